@@ -1,0 +1,95 @@
+"""The stage runner on the toy task: all stages, outputs, resume after a kill, refusing a foreign workdir."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+import toy_task
+
+from tfls import job as job_lib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def test_parse_mode():
+    config = toy_task.toy_config()
+    assert job_lib.parse_mode("all", config) == ["train", "pretrain", "tune", "evaluate", "export"]
+    assert job_lib.parse_mode("tune,train", config) == ["train", "tune"]
+    config.tune.run_control = True
+    assert "control" in job_lib.parse_mode("all", config)
+    with pytest.raises(job_lib.JobError, match="unknown stage"):
+        job_lib.parse_mode("train,fly", config)
+
+
+def test_all_stages_write_results_weights_and_export(tmp_path):
+    config = toy_task.toy_config()
+    config.tune.run_control = True
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+    results = job.run(job_lib.parse_mode("all", config))
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["task"] == "toy" and on_disk["wall_time_s"] > 0
+    for name in ("baseline", "control", "tuned"):
+        assert 0.0 <= on_disk[name]["heldout"]["accuracy"] <= 1.0
+        assert on_disk[name]["heldout"]["num_samples"] == config.data.eval_size
+    assert on_disk["surrogate"]["approx_l1_global"] >= 0 and "approx_l1_local" in on_disk["surrogate"]
+    assert os.path.isdir(os.path.join(on_disk["export"], "variables"))
+    assert tf.saved_model.load(on_disk["export"]) is not None
+    # the baseline checkpoint is the best evaluated one, and it is what the tuned model started from
+    assert results["baseline"]["heldout"]["accuracy"] > 0.5
+    assert job_lib.summary_table(results).count("heldout") == 3
+    assert not [p for p in os.listdir(os.path.dirname(on_disk["export"])) if p.startswith(".tmp")]
+
+    # a second run in the same workdir skips finished training stages
+    again = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+    assert again.state["completed"][:3] == ["train", "pretrain", "tune"]
+
+
+def test_incompatible_workdir_is_refused(tmp_path):
+    config = toy_task.toy_config()
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+    config.model.hidden = 32
+    with pytest.raises(job_lib.JobError, match="incompatible config"):
+        job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+
+
+def test_killed_run_resumes_at_saved_step(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+    cmd = [
+        sys.executable,
+        os.path.join(HERE, "run_toy_job.py"),
+        str(tmp_path),
+        "train",
+        "train.steps=4000",
+        "train.checkpoint_every=50",
+        "train.eval_every=0",
+    ]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ckpt_dir = tmp_path / "checkpoints" / "train"
+    deadline = time.time() + 120
+    while time.time() < deadline and tf.train.latest_checkpoint(str(ckpt_dir)) is None:
+        time.sleep(0.5)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    saved = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+    assert 0 < saved < 4000
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert "train" not in state["completed"]
+
+    cmd[4] = "train.steps=" + str(saved + 100)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    assert f"resuming from step {saved}" in out.stdout
+    assert json.loads((tmp_path / "state.json").read_text())["completed"] == ["train"]
+    final = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
+    assert final == saved + 100

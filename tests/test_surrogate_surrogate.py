@@ -1,0 +1,53 @@
+"""Surrogate: distance, metric through py_function, global pairs."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import toy_task
+
+from tfls.surrogate import PairGenerator, Surrogate
+
+
+def _surrogate(seed=0):
+    return Surrogate(
+        toy_task.zero_one_embedding(), toy_task.zero_one, toy_task.ConfusionGenerator(), (toy_task.CLASSES,), seed=seed
+    ).build()
+
+
+def test_distance_is_euclidean_distance_of_embeddings():
+    s = _surrogate()
+    rng = np.random.default_rng(0)
+    pred = rng.random((4, toy_task.CLASSES)).astype(np.float32)
+    target = rng.random((4, toy_task.CLASSES)).astype(np.float32)
+    expected = np.linalg.norm(s.embedding(pred).numpy() - s.embedding(target).numpy(), axis=1)
+    np.testing.assert_allclose(s.distance(pred, target).numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_true_metric_eager_and_in_graph():
+    s = _surrogate()
+    pred = np.array([[0.1, 0.9, 0, 0, 0], [0.8, 0.2, 0, 0, 0]], np.float32)
+    target = np.array([[0, 1, 0, 0, 0], [0, 1, 0, 0, 0]], np.float32)
+    np.testing.assert_array_equal(s.true_metric(pred, target).numpy(), [0.0, 1.0])
+    graph = tf.function(lambda p, t: s.true_metric(p, t))
+    out = graph(tf.constant(pred), tf.constant(target))
+    np.testing.assert_array_equal(out.numpy(), [0.0, 1.0])
+
+
+def test_global_pairs_shapes_and_seeding():
+    a, b = _surrogate(seed=3), _surrogate(seed=3)
+    pa = a.global_pairs(8)
+    pb = b.global_pairs(8)
+    assert pa[0].shape == (8, toy_task.CLASSES)
+    np.testing.assert_array_equal(pa[0].numpy(), pb[0].numpy())
+    graph_pairs = tf.function(lambda: a.global_pairs(8))()
+    assert graph_pairs[1].shape == (8, toy_task.CLASSES)
+
+
+def test_generator_with_wrong_shape_is_a_clear_error():
+    class Bad(PairGenerator):
+        def generate(self, n, rng):
+            return np.zeros((n, 3), np.float32), np.zeros((n, 3), np.float32)
+
+    s = Surrogate(toy_task.zero_one_embedding(), toy_task.zero_one, Bad(), (toy_task.CLASSES,))
+    with pytest.raises(Exception, match="Bad.generate returned shapes"):
+        s.global_pairs(4)

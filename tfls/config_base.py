@@ -1,0 +1,49 @@
+"""Config keys shared by every task; task configs in `configs/` start from `base_config()`."""
+
+import ml_collections
+
+
+def base_config():
+    """The common blocks: seed, distribution, training, surrogate fitting, tuning.
+
+    Returns:
+      A `ml_collections.ConfigDict` (locked by the task config after it adds `data`, `model`, `eval`).
+    """
+    config = ml_collections.ConfigDict()
+    config.seed = 0
+    config.distribute = "none"  # none | mirrored | multi_worker | tpu
+    config.tpu_address = ""
+
+    config.train = ml_collections.ConfigDict()
+    config.train.steps = 1000
+    config.train.batch_size = 32  # global batch, divided across replicas
+    config.train.optimizer = "adam"  # adam | adadelta | sgd
+    config.train.learning_rate = 1e-3
+    config.train.clipnorm = 5.0
+    config.train.eval_every = 500  # validation (and best-checkpoint selection) every N steps; 0 = only at end
+    config.train.checkpoint_every = 200
+    config.train.log_every = 50
+
+    config.surrogate = ml_collections.ConfigDict()
+    config.surrogate.pretrain_steps = 500
+    config.surrogate.batch_size = 64  # global pairs per phi update
+    config.surrogate.optimizer = "adam"
+    config.surrogate.learning_rate = 1e-3
+    config.surrogate.inner_steps = 1  # J
+    config.surrogate.local_weight = 0.5  # share of phi's loss on local pairs
+    config.surrogate.grad_penalty_weight = 0.1  # lambda
+    config.surrogate.robust_threshold = 0.0  # FEDS ramp; <= 0 is off
+    config.surrogate.eval_pairs = 512  # held-out global pairs for the approximation error
+
+    config.tune = ml_collections.ConfigDict()
+    config.tune.steps = 300
+    config.tune.optimizer = "adam"
+    config.tune.learning_rate = 1e-4
+    config.tune.clipnorm = 5.0
+    config.tune.ordinary_loss_weight = 0.0
+    config.tune.update_surrogate = True
+    config.tune.run_control = False  # also tune with the ordinary loss for the same steps (a control)
+
+    config.export = ml_collections.ConfigDict()
+    config.export.enabled = True
+    return config

@@ -1,0 +1,263 @@
+"""Keras models whose `train_step` fits a surrogate, tunes a task model with it, or trains ordinarily.
+
+`SurrogateTuner` is the paper's post-tuning loop: each step first updates the surrogate's weights phi for
+`inner_steps` steps on global pairs (random label generator) and local pairs (the model's current
+predictions with their ground truth), with the model's weights theta fixed; then it updates theta by
+minimising the surrogate distance `e_hat(f_theta(x), y)` with phi fixed. `SurrogatePretrainer` fits phi
+on global pairs alone; `OrdinaryTrainer` trains (or tunes, as a control) with the task's ordinary loss.
+"""
+
+import keras
+import tensorflow as tf
+
+from tfls.surrogate import losses
+
+
+def _num_replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _checked(value, name):
+    """Stop the step (before any weight update) when a loss is NaN or Inf, naming the quantity."""
+    return tf.debugging.check_numerics(value, f"non-finite {name}")
+
+
+def _build_optimizer(optimizer, variables):
+    if variables and not optimizer.built:
+        optimizer.build(variables)
+
+
+class _SurrogateFitting:
+    """Shared phase-1 logic: one gradient step of phi on global and local pairs."""
+
+    def _pair_terms(self, pred, target, e, weight):
+        e_hat = self.surrogate.distance(pred, target)
+        weight = weight * losses.robust_weights(e_hat, e, self.robust_threshold)
+        approx = losses.approximation_loss(e_hat, e, weight)
+        penalty = tf.constant(0.0)
+        if self.grad_penalty_weight > 0:
+            penalty = losses.gradient_penalty(self.surrogate.distance, pred, target, weight)
+        return approx, penalty
+
+    def _surrogate_step(self, local=None):
+        """Returns (loss, approx_global, approx_local) after applying one update to phi."""
+        g_pred, g_target = self.surrogate.global_pairs(self.global_batch_size)
+        g_e = self.surrogate.true_metric(g_pred, g_target)
+        g_weight = tf.ones_like(g_e)
+        variables = self.surrogate.trainable_variables
+        with tf.GradientTape() as tape:
+            approx_g, penalty_g = self._pair_terms(g_pred, g_target, g_e, g_weight)
+            loss = approx_g + self.grad_penalty_weight * penalty_g
+            approx_l = tf.constant(0.0)
+            if local is not None:
+                l_pred, l_target, l_e, l_weight = local
+                approx_l, penalty_l = self._pair_terms(l_pred, l_target, l_e, l_weight)
+                local_loss = approx_l + self.grad_penalty_weight * penalty_l
+                loss = (1.0 - self.local_weight) * loss + self.local_weight * local_loss
+            loss = _checked(loss, "surrogate loss")
+            scaled = loss / _num_replicas()
+        grads = tape.gradient(scaled, variables)
+        self.surrogate_optimizer.apply_gradients(zip(grads, variables))
+        return loss, approx_g, approx_l
+
+
+class SurrogateTuner(_SurrogateFitting, keras.Model):
+    """Alternating post-tuning of a task model with a learned surrogate.
+
+    Args:
+      model: the task's keras.Model (theta).
+      surrogate: a built `tfls.surrogate.Surrogate` (phi).
+      forward_fn: `(model, x, y, training) -> outputs`.
+      pairs_fn: `(outputs, y) -> (pred, target, weight)` in the surrogate's space.
+      ordinary_loss_fn: optional `(outputs, y) -> scalar`, added with `ordinary_loss_weight`.
+      inner_steps: J, phi updates per step.
+      global_batch_size: global pairs per phi update.
+      local_weight: share of the phi loss given to local pairs (0 = global only, 1 = local only).
+      grad_penalty_weight: lambda of the gradient-quality loss.
+      robust_threshold: FEDS ramp threshold on `|e_hat - e|` (<= 0: off).
+      ordinary_loss_weight: weight of the ordinary loss in the model's objective.
+      update_surrogate: False freezes phi during tuning (an ablation).
+    """
+
+    def __init__(
+        self,
+        model,
+        surrogate,
+        forward_fn,
+        pairs_fn,
+        ordinary_loss_fn=None,
+        inner_steps=1,
+        global_batch_size=64,
+        local_weight=0.5,
+        grad_penalty_weight=0.1,
+        robust_threshold=0.0,
+        ordinary_loss_weight=0.0,
+        update_surrogate=True,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.model = model
+        self.surrogate = surrogate
+        self.embedding = surrogate.embedding
+        self.forward_fn = forward_fn
+        self.pairs_fn = pairs_fn
+        self.ordinary_loss_fn = ordinary_loss_fn
+        self.inner_steps = int(inner_steps)
+        self.global_batch_size = int(global_batch_size)
+        self.local_weight = float(local_weight)
+        self.grad_penalty_weight = float(grad_penalty_weight)
+        self.robust_threshold = float(robust_threshold)
+        self.ordinary_loss_weight = float(ordinary_loss_weight)
+        self.update_surrogate = bool(update_surrogate)
+        self.surrogate_loss_tracker = keras.metrics.Mean(name="surrogate_loss")
+        self.true_metric_tracker = keras.metrics.Mean(name="true_metric")
+        self.approx_global_tracker = keras.metrics.Mean(name="approx_global")
+        self.approx_local_tracker = keras.metrics.Mean(name="approx_local")
+        self.phi_loss_tracker = keras.metrics.Mean(name="phi_loss")
+        self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+        if ordinary_loss_fn is None and ordinary_loss_weight:
+            raise ValueError("ordinary_loss_weight > 0 needs an ordinary_loss_fn")
+
+    def compile(self, model_optimizer, surrogate_optimizer, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.model_optimizer = model_optimizer
+        self.surrogate_optimizer = surrogate_optimizer
+        _build_optimizer(model_optimizer, self.model.trainable_variables)
+        _build_optimizer(surrogate_optimizer, self.surrogate.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [
+            self.surrogate_loss_tracker,
+            self.true_metric_tracker,
+            self.approx_global_tracker,
+            self.approx_local_tracker,
+            self.phi_loss_tracker,
+            self.grad_norm_tracker,
+        ]
+
+    def call(self, inputs, training=False):
+        return self.model(inputs, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        model_vars = self.model.trainable_variables
+        with tf.GradientTape() as model_tape:
+            outputs = self.forward_fn(self.model, x, y, True)
+            pred, target, weight = self.pairs_fn(outputs, y)
+            weight = tf.cast(weight, tf.float32)
+            with model_tape.stop_recording():
+                e = self.true_metric_fn(pred, target)
+                local = (tf.stop_gradient(pred), target, e, weight)
+                if self.update_surrogate:
+                    for _ in range(self.inner_steps):
+                        phi_loss, approx_g, approx_l = self._surrogate_step(local)
+                else:
+                    phi_loss, approx_g, approx_l = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+            e_hat = self.surrogate.distance(pred, target)
+            surrogate_loss = tf.math.divide_no_nan(tf.reduce_sum(e_hat * weight), tf.reduce_sum(weight))
+            loss = surrogate_loss
+            if self.ordinary_loss_weight:
+                loss = loss + self.ordinary_loss_weight * self.ordinary_loss_fn(outputs, y)
+            loss = _checked(loss, "model loss (surrogate distance)")
+            scaled = loss / _num_replicas()
+        grads = model_tape.gradient(scaled, model_vars)
+        self.model_optimizer.apply_gradients(zip(grads, model_vars))
+
+        self.surrogate_loss_tracker.update_state(surrogate_loss)
+        self.true_metric_tracker.update_state(tf.math.divide_no_nan(tf.reduce_sum(e * weight), tf.reduce_sum(weight)))
+        self.approx_global_tracker.update_state(approx_g)
+        self.approx_local_tracker.update_state(approx_l)
+        self.phi_loss_tracker.update_state(phi_loss)
+        self.grad_norm_tracker.update_state(tf.linalg.global_norm([g for g in grads if g is not None]))
+        return {m.name: m.result() for m in self.metrics}
+
+    def true_metric_fn(self, pred, target):
+        return self.surrogate.true_metric(pred, target)
+
+
+class SurrogatePretrainer(_SurrogateFitting, keras.Model):
+    """Fits phi on global pairs alone (the data passed to `fit` only counts steps).
+
+    Args:
+      surrogate: a built `tfls.surrogate.Surrogate`.
+      global_batch_size: global pairs per step.
+      grad_penalty_weight: lambda of the gradient-quality loss.
+      robust_threshold: FEDS ramp threshold (<= 0: off).
+    """
+
+    def __init__(self, surrogate, global_batch_size=64, grad_penalty_weight=0.1, robust_threshold=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.surrogate = surrogate
+        self.embedding = surrogate.embedding
+        self.global_batch_size = int(global_batch_size)
+        self.grad_penalty_weight = float(grad_penalty_weight)
+        self.robust_threshold = float(robust_threshold)
+        self.local_weight = 0.0
+        self.loss_tracker = keras.metrics.Mean(name="phi_loss")
+        self.approx_global_tracker = keras.metrics.Mean(name="approx_global")
+
+    def compile(self, surrogate_optimizer, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.surrogate_optimizer = surrogate_optimizer
+        _build_optimizer(surrogate_optimizer, self.surrogate.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.approx_global_tracker]
+
+    def call(self, inputs, training=False):
+        return inputs
+
+    def train_step(self, data):
+        del data
+        loss, approx_g, _ = self._surrogate_step(None)
+        self.loss_tracker.update_state(loss)
+        self.approx_global_tracker.update_state(approx_g)
+        return {m.name: m.result() for m in self.metrics}
+
+
+class OrdinaryTrainer(keras.Model):
+    """Trains a task model with its ordinary loss (baseline training, and the control in comparisons).
+
+    Args:
+      model: the task's keras.Model.
+      forward_fn: `(model, x, y, training) -> outputs`.
+      loss_fn: `(outputs, y) -> scalar` ordinary loss.
+    """
+
+    def __init__(self, model, forward_fn, loss_fn, **kwargs):
+        super().__init__(**kwargs)
+        self.model = model
+        self.forward_fn = forward_fn
+        self.loss_fn = loss_fn
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+
+    def compile(self, model_optimizer, **kwargs):
+        kwargs.setdefault("jit_compile", False)
+        super().compile(**kwargs)
+        self.model_optimizer = model_optimizer
+        _build_optimizer(model_optimizer, self.model.trainable_variables)
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.grad_norm_tracker]
+
+    def call(self, inputs, training=False):
+        return self.model(inputs, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            outputs = self.forward_fn(self.model, x, y, True)
+            loss = _checked(self.loss_fn(outputs, y), "ordinary loss")
+            scaled = loss / _num_replicas()
+        grads = tape.gradient(scaled, variables)
+        self.model_optimizer.apply_gradients(zip(grads, variables))
+        self.loss_tracker.update_state(loss)
+        self.grad_norm_tracker.update_state(tf.linalg.global_norm([g for g in grads if g is not None]))
+        return {m.name: m.result() for m in self.metrics}

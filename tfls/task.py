@@ -1,0 +1,63 @@
+"""The contract between a task (STR, detection, a user's own) and the job that runs its stages."""
+
+import abc
+
+
+class Task(abc.ABC):
+    """One application of the learned-surrogate method.
+
+    The job (`tfls.job`) drives every stage through this interface and nothing else:
+    config -> data -> model -> tuner -> evaluation -> export.
+
+    Conventions:
+      * `x` and `y` are whatever the task's datasets yield as `(x, y)` batches (nested structures allowed).
+      * `forward` runs the model once; `ordinary_loss` and `surrogate_pairs` read its outputs, so a tuning
+        step that uses both pays for one forward pass.
+      * All losses returned are per-replica means; the tuner scales them for tf.distribute.
+    """
+
+    name: str = "task"
+
+    def __init__(self, config):
+        self.config = config
+
+    @abc.abstractmethod
+    def train_dataset(self, seed, input_context=None):
+        """Infinite tf.data.Dataset of `(x, y)` training batches (per-replica batch when input_context is given)."""
+
+    @abc.abstractmethod
+    def eval_datasets(self):
+        """Dict `{set_name: finite tf.data.Dataset of (x, y) batches}` used by `evaluate`."""
+
+    @abc.abstractmethod
+    def build_model(self):
+        """A built keras.Model (weights created: call it once on real-shaped inputs)."""
+
+    @abc.abstractmethod
+    def forward(self, model, x, y, training):
+        """Run the model on a batch; returns any nested structure of tensors ("outputs")."""
+
+    @abc.abstractmethod
+    def ordinary_loss(self, outputs, y):
+        """Scalar differentiable loss the model is normally trained with (CE, CTC, CE + smooth L1)."""
+
+    @abc.abstractmethod
+    def surrogate_pairs(self, outputs, y):
+        """`(pred, target, weight)`: surrogate-space predictions (differentiable), their targets, and a
+        float weight per pair (0 for padding), shapes `[N, ...]`, `[N, ...]`, `[N]`."""
+
+    @abc.abstractmethod
+    def build_surrogate(self):
+        """A `tfls.surrogate.Surrogate` (embedding built, metric and global pair generator attached)."""
+
+    @abc.abstractmethod
+    def evaluate(self, model, dataset):
+        """Real metrics of `model` on a finite dataset: dict `{metric_name: python number}`."""
+
+    @abc.abstractmethod
+    def export(self, model, path):
+        """Write a TF Serving SavedModel of `model` to `path` (signature `serving_default`)."""
+
+    def write_summaries(self, writer, model, surrogate, step):
+        """Optional: task images (predictions drawn, scatter plots) to a tf.summary writer."""
+        del writer, model, surrogate, step
