@@ -1,5 +1,6 @@
 """Runs the toy task's job in a subprocess: `python run_toy_job.py WORKDIR MODE [key=value ...]`."""
 
+import hashlib
 import os
 import sys
 
@@ -23,6 +24,8 @@ def main():
     job = job_lib.Job(toy_task.ZeroOneTask(config), config, workdir)
     results = job.run(job_lib.parse_mode(mode, config))
     print(job_lib.summary_table(results), flush=True)
+    digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in job.model.weights)).hexdigest()
+    print(f"WEIGHTS {job.chief} {digest}", flush=True)
 
 
 if __name__ == "__main__":

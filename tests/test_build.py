@@ -36,5 +36,5 @@ def test_each_test_file_is_a_py_test_and_main_a_py_binary():
     _, text = _declared()
     for test in glob.glob("tests/test_*.py", root_dir=ROOT):
         name = os.path.basename(test)[:-3]
-        assert re.search(r'py_test\(\s*name = "%s"' % name, text), f"no py_test target for {test}"
+        assert re.search(r'py_test\(\s*name = "' + name + '"', text), f"no py_test target for {test}"
     assert re.search(r'py_binary\(\s*name = "tfls"', text)

@@ -175,7 +175,11 @@ class Job:
         return path
 
     def _weights_dir(self, name):
-        return os.path.join(self.workdir, "models", name)
+        # Every worker keeps its own copy (identical under synchronous training), so no worker ever reads a
+        # file another one is still writing; only the chief's copy lands in the workdir proper.
+        if self.chief:
+            return os.path.join(self.workdir, "models", name)
+        return os.path.join(self.workdir, "_worker_scratch", str(self.worker), "models", name)
 
     def has_weights(self, name):
         return tf.train.latest_checkpoint(self._weights_dir(name)) is not None
@@ -184,9 +188,6 @@ class Job:
         """Write `obj`'s variables to models/<name> atomically (temp dir, then rename)."""
         final = self._weights_dir(name)
         parent = os.path.dirname(final)
-        if not self.chief:
-            tf.train.Checkpoint(obj=obj).write(os.path.join(self._write_dir("models_tmp", name), "weights"))
-            return
         os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -208,7 +209,13 @@ class Job:
     # ---- running a stage with fit -----------------------------------------------------------------
     def _dataset(self, stage, step):
         seed = (self.config.seed * 7919 + STAGES.index(stage) * 104729 + step * 31 + self.worker) % (2**31 - 1)
-        return self.task.train_dataset(seed)
+        dataset = self.task.train_dataset(seed)
+        if self.strategy.extended._in_multi_worker_mode():
+            # Each worker draws its own stream (seeded by worker index) instead of sharding one stream.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            dataset = dataset.with_options(options)
+        return dataset
 
     def _run_fit(self, stage, trainer, steps, trackables, on_boundary=None, dataset_fn=None):
         """Fit `trainer` for `steps`, checkpointing and resuming; returns the last logs."""

@@ -22,9 +22,29 @@ def _checked(value, name):
     return tf.debugging.check_numerics(value, f"non-finite {name}")
 
 
+def _step_logs(metrics):
+    """Metric results of a train step. Under MultiWorkerMirroredStrategy, Keras 3.15 reduces step outputs
+    with a mean over axis 0, so scalars are returned as shape [1] there (the reduction gives a scalar)."""
+    strategy = tf.distribute.get_strategy()
+    multi_worker = isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        strategy.extended._in_multi_worker_mode()
+    )
+    return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result() for m in metrics}
+
+
 def _build_optimizer(optimizer, variables):
     if variables and not optimizer.built:
         optimizer.build(variables)
+
+
+class _PreBuilt:
+    """Trainers here create every variable explicitly (models built by the task, optimizers built in
+    `compile`), so Keras' symbolic build on the first batch is skipped: under MultiWorkerMirroredStrategy
+    (Keras 3.15) it tries to reduce a PerReplica input batch and fails."""
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        del iterator, data_batch
+        self.built = True
 
 
 class _SurrogateFitting:
@@ -61,7 +81,7 @@ class _SurrogateFitting:
         return loss, approx_g, approx_l
 
 
-class SurrogateTuner(_SurrogateFitting, keras.Model):
+class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
     """Alternating post-tuning of a task model with a learned surrogate.
 
     Args:
@@ -171,13 +191,13 @@ class SurrogateTuner(_SurrogateFitting, keras.Model):
         self.approx_local_tracker.update_state(approx_l)
         self.phi_loss_tracker.update_state(phi_loss)
         self.grad_norm_tracker.update_state(tf.linalg.global_norm([g for g in grads if g is not None]))
-        return {m.name: m.result() for m in self.metrics}
+        return _step_logs(self.metrics)
 
     def true_metric_fn(self, pred, target):
         return self.surrogate.true_metric(pred, target)
 
 
-class SurrogatePretrainer(_SurrogateFitting, keras.Model):
+class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
     """Fits phi on global pairs alone (the data passed to `fit` only counts steps).
 
     Args:
@@ -216,10 +236,10 @@ class SurrogatePretrainer(_SurrogateFitting, keras.Model):
         loss, approx_g, _ = self._surrogate_step(None)
         self.loss_tracker.update_state(loss)
         self.approx_global_tracker.update_state(approx_g)
-        return {m.name: m.result() for m in self.metrics}
+        return _step_logs(self.metrics)
 
 
-class OrdinaryTrainer(keras.Model):
+class OrdinaryTrainer(_PreBuilt, keras.Model):
     """Trains a task model with its ordinary loss (baseline training, and the control in comparisons).
 
     Args:
@@ -260,4 +280,4 @@ class OrdinaryTrainer(keras.Model):
         self.model_optimizer.apply_gradients(zip(grads, variables))
         self.loss_tracker.update_state(loss)
         self.grad_norm_tracker.update_state(tf.linalg.global_norm([g for g in grads if g is not None]))
-        return {m.name: m.result() for m in self.metrics}
+        return _step_logs(self.metrics)
