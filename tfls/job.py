@@ -415,7 +415,8 @@ class Job:
         e_hat = self.surrogate.distance(g_pred, g_target).numpy()
         e = self.surrogate.true_metric(g_pred, g_target).numpy()
         result = {"approx_l1_global": float(np.mean(np.abs(e_hat - e))), "num_global_pairs": int(len(e))}
-        errs, weights = [], []
+        self.approx_pairs = {"global_e_hat": e_hat, "global_e": e}
+        errs, weights, local_hat, local_e = [], [], [], []
         for ds in eval_sets.values():
             for i, (x, y) in enumerate(ds):
                 if i >= max_batches:
@@ -426,10 +427,14 @@ class Job:
                 t = self.surrogate.true_metric(pred, target).numpy()
                 errs.append(np.abs(d - t))
                 weights.append(np.asarray(weight, np.float64))
+                keep = np.asarray(weight) > 0
+                local_hat.append(d[keep])
+                local_e.append(t[keep])
         if errs:
             err, w = np.concatenate(errs), np.concatenate(weights)
             result["approx_l1_local"] = float(np.sum(err * w) / max(np.sum(w), 1e-12))
             result["num_local_pairs"] = int(np.sum(w > 0))
+            self.approx_pairs.update(local_e_hat=np.concatenate(local_hat), local_e=np.concatenate(local_e))
         return result
 
     def stage_evaluate(self):
@@ -454,6 +459,9 @@ class Job:
             if self.has_weights(model_name):
                 self.load_weights(model_name, self.model)
             approx = self.approximation_errors(eval_sets)
+            if self.chief:
+                # surrogate distance and true metric of every held-out pair, for scatter plots
+                np.savez(os.path.join(self.workdir, "surrogate_pairs.npz"), **self.approx_pairs)
             approx["surrogate_weights"] = surrogate_name
             approx["local_pairs_from"] = model_name
             if self.has_weights("surrogate_pretrained") and self.has_weights("baseline"):
