@@ -1,0 +1,183 @@
+"""Cost figures: tuning vs ordinary step time, input pipeline, metric share, serving latency, scaling.
+
+    python bench/cost.py                    # both tasks, writes docs/results/cost.json
+    python bench/cost.py --tasks=str --steps=30
+
+All timings on one machine in one process, after warm-up steps (graph tracing excluded). Serving is
+measured on the exported SavedModel loaded with the TF1 session loader, the way TF Serving's C++ loader
+loads it.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import common
+import numpy as np
+
+SCALING = {
+    # config overrides whose effect on step time and memory we report, per task
+    "str": [("train.batch_size", [16, 32, 64]), ("data.max_length", [10, 25]), ("data.charset", ["36", "94"])],
+    "det": [("train.batch_size", [2, 4, 8]), ("data.max_words", [4, 8, 16])],
+}
+
+
+def _timed_fit(trainer, dataset, steps, warmup):
+    trainer.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    start = time.perf_counter()
+    trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
+    return (time.perf_counter() - start) / steps
+
+
+def step_times(task_name, config, steps, warmup):
+    import tensorflow as tf
+
+    from tfls import job as job_lib
+    from tfls.surrogate import OrdinaryTrainer, SurrogateTuner
+
+    with tempfile.TemporaryDirectory() as workdir:
+        job = common.make_job(task_name, config, workdir)
+        task, s = job.task, config.surrogate
+        live = task.train_dataset(1)
+        cached = live.take(4).cache().repeat()
+        ordinary = OrdinaryTrainer(job.model, task.forward, task.ordinary_loss)
+        ordinary.compile(job_lib.make_optimizer("adam", 1e-4))
+        tuner = SurrogateTuner(
+            job.model,
+            job.surrogate,
+            task.forward,
+            task.surrogate_pairs,
+            inner_steps=s.inner_steps,
+            global_batch_size=s.batch_size,
+            local_weight=s.local_weight,
+            grad_penalty_weight=s.grad_penalty_weight,
+        )
+        tuner.compile(job_lib.make_optimizer("adam", 1e-5), job_lib.make_optimizer("adam", 1e-4))
+        out = {}
+        out["ordinary_step_s"] = _timed_fit(ordinary, cached, steps, warmup)
+        out["tune_step_s"] = _timed_fit(tuner, cached, steps, warmup)
+        out["tune_over_ordinary"] = out["tune_step_s"] / out["ordinary_step_s"]
+        out["ordinary_step_live_pipeline_s"] = _timed_fit(ordinary, live, steps, warmup)
+        out["live_over_cached"] = out["ordinary_step_live_pipeline_s"] / out["ordinary_step_s"]
+
+        it = iter(task.train_dataset(2))
+        next(it)
+        start = time.perf_counter()
+        n = max(steps, 20)
+        for _ in range(n):
+            next(it)
+        out["pipeline_batches_per_s"] = n / (time.perf_counter() - start)
+        out["training_consumes_batches_per_s"] = 1.0 / out["ordinary_step_s"]
+
+        # the py_function metrics: true metric of local and global pairs, and drawing the global pairs
+        x, y = next(iter(cached))
+        pred, target, _ = task.surrogate_pairs(task.forward(job.model, x, y, True), y)
+        pred, target = pred.numpy(), target.numpy()
+        rng = np.random.default_rng(0)
+        start = time.perf_counter()
+        for _ in range(10):
+            g_pred, g_target = job.surrogate.pair_generator.generate(s.batch_size, rng)
+            job.surrogate.metric_fn(g_pred, g_target)
+            job.surrogate.metric_fn(pred, target)
+        per_step = (time.perf_counter() - start) / 10 * s.inner_steps
+        out["metric_and_pairs_s_per_step"] = per_step
+        out["metric_share_of_tune_step"] = per_step / out["tune_step_s"]
+        out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        del job
+    return out
+
+
+def serving(task_name, config, runs=50):
+    """Latency at batch 1 and throughput at batch 64 of the exported SavedModel (session loader)."""
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as workdir:
+        job = common.make_job(task_name, config, workdir)
+        path = os.path.join(workdir, "export")
+        job.task.export(job.model, path)
+        images = job.task.serving_examples(64)
+    graph = tf.Graph()
+    with tf.compat.v1.Session(graph=graph) as sess:
+        meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
+        sig = meta.signature_def["serving_default"]
+        feed_name = sig.inputs["image_bytes"].name
+        fetches = {k: v.name for k, v in sig.outputs.items()}
+        one = np.array(images[:1], dtype=object)
+        batch = np.array(images, dtype=object)
+        for _ in range(3):
+            sess.run(fetches, {feed_name: one})
+        lat = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            sess.run(fetches, {feed_name: one})
+            lat.append(time.perf_counter() - t)
+        sess.run(fetches, {feed_name: batch})
+        t = time.perf_counter()
+        reps = 5
+        for _ in range(reps):
+            sess.run(fetches, {feed_name: batch})
+        throughput = reps * len(images) / (time.perf_counter() - t)
+    return {
+        "serving_latency_b1_median_ms": float(np.median(lat) * 1000),
+        "serving_latency_b1_p95_ms": float(np.percentile(lat, 95) * 1000),
+        "serving_throughput_b64_images_per_s": throughput,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="str,det")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--child", nargs=4, metavar=("TASK", "KEY", "JSON_VALUE", "STEPS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        task, key, value, steps = args.child
+        t = step_times(task, common.load_config(task, overrides={key: json.loads(value)}), int(steps), 2)
+        print(json.dumps({k: t[k] for k in ("ordinary_step_s", "tune_step_s", "max_rss_mib")}))
+        return
+    payload = {"machine": common.machine(), "command": "python bench/cost.py " + " ".join(os.sys.argv[1:]), "tasks": {}}
+    for task in [t for t in args.tasks.split(",") if t]:
+        config = common.load_config(task)
+        result = step_times(task, config, args.steps, args.warmup)
+        result.update(serving(task, config))
+        if not args.no_scaling:
+            rows = []
+            for key, values in SCALING[task]:
+                for value in values:
+                    try:
+                        cfg = common.load_config(task, overrides={key: value})
+                        t = step_times(task, cfg, max(5, args.steps // 4), 2)
+                        rows.append(
+                            {
+                                "setting": f"{key}={value}",
+                                "ordinary_step_s": t["ordinary_step_s"],
+                                "tune_step_s": t["tune_step_s"],
+                                "max_rss_mib": t["max_rss_mib"],
+                            }
+                        )
+                    except Exception as e:  # a setting the task does not support is reported, not hidden
+                        rows.append(
+                            {
+                                "setting": f"{key}={value}",
+                                "ordinary_step_s": float("nan"),
+                                "tune_step_s": float("nan"),
+                                "max_rss_mib": float("nan"),
+                                "error": f"{type(e).__name__}: {str(e)[:80]}",
+                            }
+                        )
+                    print(rows[-1], flush=True)
+            result["scaling"] = rows
+        payload["tasks"][task] = result
+        print(task, {k: v for k, v in result.items() if k != "scaling"}, flush=True)
+        common.write_json("cost.json", payload)
+
+
+if __name__ == "__main__":
+    main()
