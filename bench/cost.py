@@ -12,8 +12,6 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 
@@ -35,7 +33,6 @@ def _timed_fit(trainer, dataset, steps, warmup):
 
 
 def step_times(task_name, config, steps, warmup):
-    import tensorflow as tf
 
     from tfls import job as job_lib
     from tfls.surrogate import OrdinaryTrainer, SurrogateTuner
