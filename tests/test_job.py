@@ -64,7 +64,7 @@ def test_killed_run_resumes_at_saved_step(tmp_path):
         sys.executable,
         os.path.join(HERE, "run_toy_job.py"),
         str(tmp_path),
-        "train",
+        "train,evaluate",
         "train.steps=4000",
         "train.checkpoint_every=50",
         "train.eval_every=0",
@@ -75,12 +75,13 @@ def test_killed_run_resumes_at_saved_step(tmp_path):
     while time.time() < deadline and tf.train.latest_checkpoint(str(ckpt_dir)) is None:
         time.sleep(0.5)
     time.sleep(1.0)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signal.SIGTERM)  # then SIGKILL if it has not gone within 10 s
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    assert proc.returncode != 0
     saved = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
     assert 0 < saved < 4000
     state = json.loads((tmp_path / "state.json").read_text())
@@ -90,6 +91,15 @@ def test_killed_run_resumes_at_saved_step(tmp_path):
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     assert f"resuming from step {saved}" in out.stdout
-    assert json.loads((tmp_path / "state.json").read_text())["completed"] == ["train"]
+    assert json.loads((tmp_path / "state.json").read_text())["completed"] == ["train", "evaluate"]
     final = int(tf.train.latest_checkpoint(str(ckpt_dir)).rsplit("-", 1)[1])
     assert final == saved + 100
+    resumed = json.loads((tmp_path / "results.json").read_text())["baseline"]["heldout"]["accuracy"]
+
+    # the same run without interruption ends close to the resumed one (same seeds, same data positions)
+    straight = tmp_path / "straight"
+    cmd[2] = str(straight)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    uninterrupted = json.loads((straight / "results.json").read_text())["baseline"]["heldout"]["accuracy"]
+    assert abs(resumed - uninterrupted) <= 0.05, (resumed, uninterrupted)

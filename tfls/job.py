@@ -132,6 +132,7 @@ class Job:
         os.makedirs(self.workdir, exist_ok=True)
         self.state = self._load_state()
         self.results = self._load_results()
+        keras.utils.set_random_seed(config.seed)  # same initial weights for the same seed (and on resume)
         with self.strategy.scope():
             self.model = task.build_model()
             self.surrogate = task.build_surrogate()
