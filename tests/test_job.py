@@ -103,3 +103,17 @@ def test_killed_run_resumes_at_saved_step(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     uninterrupted = json.loads((straight / "results.json").read_text())["baseline"]["heldout"]["accuracy"]
     assert abs(resumed - uninterrupted) <= 0.05, (resumed, uninterrupted)
+
+
+def test_tensorboard_scalars_are_written(tmp_path):
+    config = toy_task.toy_config()
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path)).run(["train", "pretrain", "tune"])
+    tags = {}
+    for stage in ("train", "pretrain", "tune"):
+        for event_file in (tmp_path / "tensorboard" / stage).glob("events.out.tfevents.*"):
+            for event in tf.compat.v1.train.summary_iterator(str(event_file)):
+                for value in event.summary.value:
+                    tags.setdefault(stage, set()).add(value.tag)
+    assert {"loss", "val/heldout/accuracy"} <= tags["train"]
+    assert "approx_global" in tags["pretrain"]
+    assert {"surrogate_loss", "true_metric", "approx_global", "approx_local", "grad_norm"} <= tags["tune"]
