@@ -61,3 +61,8 @@ class Task(abc.ABC):
     def write_summaries(self, writer, model, surrogate, step):
         """Optional: task images (predictions drawn, scatter plots) to a tf.summary writer."""
         del writer, model, surrogate, step
+
+    def serving_examples(self, n):
+        """Optional: `n` encoded images (PNG/JPEG bytes) as a client would send them to the export, used by
+        the serving benchmark and tests."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide serving examples")
