@@ -1,0 +1,173 @@
+"""Rotated box representations and conversions (NumPy and TF), and regression encoding/decoding.
+
+One representation is used throughout: 6 parameters `(cx, cy, w, h, cos t, sin t)`, centre and size
+normalised by the side of the (square) image.
+
+Angle convention (image coordinates: x to the right, y down):
+  * `t` is the angle from the +x axis to the box's width axis (the reading direction), in radians,
+    measured in image coordinates. A positive `t` therefore turns the box clockwise as seen on screen
+    (detectron2 uses degrees, counter-clockwise positive; mmrotate radians, clockwise positive: this is the
+    mmrotate sign in radians).
+  * The corners of `(cx, cy, w, h, t)` are `c + R(t) @ (dx, dy)` with `R(t) = [[cos, -sin], [sin, cos]]`
+    and `(dx, dy)` = (-w/2, -h/2), (w/2, -h/2), (w/2, h/2), (-w/2, h/2): top-left, top-right,
+    bottom-right, bottom-left of the upright word. That order is clockwise on screen, as ICDAR 2015 lists
+    its quadrilaterals.
+  * Converting a general quadrilateral back, the angle is that of the mean of its top and bottom edges
+    (p0->p1 and p3->p2) and the box is the rectangle at that angle bounding the four points.
+
+Non-square images are padded to a square (bottom and right) before resizing, so one scale `side`
+normalises both axes and normalised boxes stay rectangles with the same angles.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+_CORNER_SIGNS = np.array([[-1.0, -1.0], [1.0, -1.0], [1.0, 1.0], [-1.0, 1.0]], np.float32)
+
+
+def angle_box_to_quad(boxes):
+    """`(cx, cy, w, h, angle)` -> corners.
+
+    Args:
+      boxes: `[..., 5]` array, angle in radians (convention in the module docstring).
+
+    Returns:
+      `[..., 4, 2]` float64 corners, clockwise on screen from the word's top-left.
+    """
+    boxes = np.asarray(boxes, np.float64)
+    c, s = np.cos(boxes[..., 4]), np.sin(boxes[..., 4])
+    return six_to_quad(np.stack([boxes[..., 0], boxes[..., 1], boxes[..., 2], boxes[..., 3], c, s], -1))
+
+
+def six_to_quad(boxes):
+    """6-parameter boxes -> corners `[..., 4, 2]` (NumPy; `(cos, sin)` need not be unit: it is normalised)."""
+    boxes = np.asarray(boxes, np.float64)
+    norm = np.maximum(np.hypot(boxes[..., 4], boxes[..., 5]), 1e-12)
+    c, s = boxes[..., 4] / norm, boxes[..., 5] / norm
+    dx = _CORNER_SIGNS[:, 0] * boxes[..., 2:3] / 2
+    dy = _CORNER_SIGNS[:, 1] * boxes[..., 3:4] / 2
+    x = boxes[..., 0:1] + c[..., None] * dx - s[..., None] * dy
+    y = boxes[..., 1:2] + s[..., None] * dx + c[..., None] * dy
+    return np.stack([x, y], -1)
+
+
+def quad_to_six(quads):
+    """Corners -> 6-parameter boxes (NumPy).
+
+    Args:
+      quads: `[..., 4, 2]` or `[..., 8]` points in ICDAR order (clockwise on screen from the top-left).
+
+    Returns:
+      `[..., 6]` float64 boxes: the rectangle at the angle of the quad's top/bottom edges that bounds it.
+    """
+    q = np.asarray(quads, np.float64)
+    q = q.reshape(q.shape[:-1] + (4, 2)) if q.shape[-1] == 8 else q
+    direction = (q[..., 1, :] - q[..., 0, :]) + (q[..., 2, :] - q[..., 3, :])
+    theta = np.arctan2(direction[..., 1], direction[..., 0])
+    c, s = np.cos(theta), np.sin(theta)
+    u = q[..., 0] * c[..., None] + q[..., 1] * s[..., None]
+    v = -q[..., 0] * s[..., None] + q[..., 1] * c[..., None]
+    uc, vc = (u.max(-1) + u.min(-1)) / 2, (v.max(-1) + v.min(-1)) / 2
+    w, h = u.max(-1) - u.min(-1), v.max(-1) - v.min(-1)
+    return np.stack([uc * c - vc * s, uc * s + vc * c, w, h, c, s], -1)
+
+
+def six_to_angle_box(boxes):
+    """6-parameter boxes -> `(cx, cy, w, h, angle)` with angle in `(-pi, pi]` (NumPy)."""
+    boxes = np.asarray(boxes, np.float64)
+    return np.concatenate([boxes[..., :4], np.arctan2(boxes[..., 5], boxes[..., 4])[..., None]], -1)
+
+
+def angle_box_to_six(boxes):
+    """`(cx, cy, w, h, angle)` -> 6-parameter boxes (NumPy)."""
+    boxes = np.asarray(boxes, np.float64)
+    return np.concatenate([boxes[..., :4], np.cos(boxes[..., 4:5]), np.sin(boxes[..., 4:5])], -1)
+
+
+def tf_six_to_quad(boxes):
+    """TF version of `six_to_quad`: `[..., 6]` -> `[..., 4, 2]` float32, differentiable."""
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    norm = tf.maximum(tf.sqrt(tf.square(boxes[..., 4]) + tf.square(boxes[..., 5])), 1e-12)
+    c, s = (boxes[..., 4] / norm)[..., None], (boxes[..., 5] / norm)[..., None]
+    dx = tf.constant(_CORNER_SIGNS[:, 0]) * boxes[..., 2:3] / 2
+    dy = tf.constant(_CORNER_SIGNS[:, 1]) * boxes[..., 3:4] / 2
+    x = boxes[..., 0:1] + c * dx - s * dy
+    y = boxes[..., 1:2] + s * dx + c * dy
+    return tf.stack([x, y], -1)
+
+
+def tf_quad_to_six(quads):
+    """TF version of `quad_to_six`: `[..., 4, 2]` -> `[..., 6]` float32."""
+    q = tf.convert_to_tensor(quads, tf.float32)
+    direction = (q[..., 1, :] - q[..., 0, :]) + (q[..., 2, :] - q[..., 3, :])
+    theta = tf.atan2(direction[..., 1], direction[..., 0])
+    c, s = tf.cos(theta), tf.sin(theta)
+    u = q[..., 0] * c[..., None] + q[..., 1] * s[..., None]
+    v = -q[..., 0] * s[..., None] + q[..., 1] * c[..., None]
+    umax, umin = tf.reduce_max(u, -1), tf.reduce_min(u, -1)
+    vmax, vmin = tf.reduce_max(v, -1), tf.reduce_min(v, -1)
+    uc, vc = (umax + umin) / 2, (vmax + vmin) / 2
+    return tf.stack([uc * c - vc * s, uc * s + vc * c, umax - umin, vmax - vmin, c, s], -1)
+
+
+def encode(boxes, anchors, weights=(10.0, 10.0, 5.0, 5.0, 1.0, 1.0)):
+    """Regression targets of `boxes` relative to `anchors` (both `[..., 6]`, TF).
+
+    The centre offset is expressed in the anchor's own rotated frame, sizes as log ratios, and the angle as
+    the (cos - 1, sin) of the rotation from the anchor's angle to the box's, so a perfect anchor encodes to
+    zeros (and zero deltas decode to the anchor itself).
+
+    Returns:
+      `[..., 6]` float32 deltas.
+    """
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    anchors = tf.convert_to_tensor(anchors, tf.float32)
+    ac, as_ = anchors[..., 4], anchors[..., 5]
+    dx, dy = boxes[..., 0] - anchors[..., 0], boxes[..., 1] - anchors[..., 1]
+    tx = (dx * ac + dy * as_) / anchors[..., 2]
+    ty = (-dx * as_ + dy * ac) / anchors[..., 3]
+    tw = tf.math.log(tf.maximum(boxes[..., 2], 1e-6) / anchors[..., 2])
+    th = tf.math.log(tf.maximum(boxes[..., 3], 1e-6) / anchors[..., 3])
+    rc = boxes[..., 4] * ac + boxes[..., 5] * as_ - 1.0
+    rs = boxes[..., 5] * ac - boxes[..., 4] * as_
+    w = weights
+    return tf.stack([tx * w[0], ty * w[1], tw * w[2], th * w[3], rc * w[4], rs * w[5]], -1)
+
+
+def decode(deltas, anchors, weights=(10.0, 10.0, 5.0, 5.0, 1.0, 1.0), max_log_ratio=4.0):
+    """Inverse of `encode`: boxes `[..., 6]` from deltas and anchors (TF, differentiable in `deltas`).
+
+    The decoded `(cos, sin)` is normalised to unit length; log size ratios are clipped at `max_log_ratio`.
+    """
+    deltas = tf.convert_to_tensor(deltas, tf.float32)
+    anchors = tf.convert_to_tensor(anchors, tf.float32)
+    w = weights
+    tx, ty = deltas[..., 0] / w[0], deltas[..., 1] / w[1]
+    tw = tf.minimum(deltas[..., 2] / w[2], max_log_ratio)
+    th = tf.minimum(deltas[..., 3] / w[3], max_log_ratio)
+    rc, rs = deltas[..., 4] / w[4] + 1.0, deltas[..., 5] / w[5]
+    norm = tf.sqrt(tf.square(rc) + tf.square(rs) + 1e-12)
+    rc, rs = rc / norm, rs / norm
+    ac, as_ = anchors[..., 4], anchors[..., 5]
+    ox, oy = tx * anchors[..., 2], ty * anchors[..., 3]
+    cx = anchors[..., 0] + ox * ac - oy * as_
+    cy = anchors[..., 1] + ox * as_ + oy * ac
+    bw = anchors[..., 2] * tf.exp(tw)
+    bh = anchors[..., 3] * tf.exp(th)
+    return tf.stack([cx, cy, bw, bh, ac * rc - as_ * rs, as_ * rc + ac * rs], -1)
+
+
+def canonical(boxes):
+    """Same boxes with the angle folded into (-pi/2, pi/2] (cos >= 0): a box at t and at t + pi coincide."""
+    boxes = tf.convert_to_tensor(boxes, tf.float32)
+    flip = (boxes[..., 4] < 0) | ((boxes[..., 4] == 0) & (boxes[..., 5] < 0))
+    sign = tf.where(flip, -1.0, 1.0)[..., None]
+    return tf.concat([boxes[..., :4], boxes[..., 4:] * sign], -1)
+
+
+def np_canonical(boxes):
+    """NumPy version of `canonical`."""
+    boxes = np.array(boxes, np.float64)
+    flip = (boxes[..., 4] < 0) | ((boxes[..., 4] == 0) & (boxes[..., 5] < 0))
+    boxes[..., 4:] *= np.where(flip, -1.0, 1.0)[..., None]
+    return boxes

@@ -1,0 +1,153 @@
+"""Rotated IoU: exact (shapely 2, vectorised) for evaluation and the surrogate's truth, and in-graph TF.
+
+The TF version integrates along the boundary of the intersection (Green's theorem): each box's edges are
+clipped to the other box and their `0.5 * cross(start, end)` summed, which needs no vertex sorting. It has no
+gradient (it serves matching and NMS) and returns finite values for every input, degenerate boxes included.
+"""
+
+import numpy as np
+import shapely
+import tensorflow as tf
+
+from tfls.detection import boxes as box_lib
+
+
+def _polygons(quads):
+    return shapely.polygons(np.asarray(quads, np.float64))
+
+
+def quad_iou(quads1, quads2):
+    """Exact IoU of quadrilateral pairs (broadcasting), with shapely.
+
+    Args:
+      quads1: `[..., 4, 2]` corners.
+      quads2: `[..., 4, 2]` corners, broadcastable against `quads1` over the leading axes.
+
+    Returns:
+      float64 IoU with the broadcast leading shape; 0 where the union is empty.
+    """
+    p1, p2 = _polygons(quads1), _polygons(quads2)
+    p1, p2 = np.broadcast_arrays(p1, p2)
+    inter = shapely.area(shapely.intersection(p1, p2))
+    union = shapely.area(p1) + shapely.area(p2) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+def quad_iou_matrix(quads1, quads2):
+    """Pairwise exact IoU `[N, M]` between `[N, 4, 2]` and `[M, 4, 2]` quadrilaterals."""
+    quads1 = np.asarray(quads1, np.float64).reshape(-1, 4, 2)
+    quads2 = np.asarray(quads2, np.float64).reshape(-1, 4, 2)
+    if len(quads1) == 0 or len(quads2) == 0:
+        return np.zeros((len(quads1), len(quads2)))
+    return quad_iou(quads1[:, None], quads2[None, :])
+
+
+def box_iou(boxes1, boxes2):
+    """Exact IoU of 6-parameter box pairs `[N, 6]` x `[N, 6]` -> `[N]` (the LS-IoU truth is 1 - this)."""
+    return quad_iou(box_lib.six_to_quad(boxes1), box_lib.six_to_quad(boxes2))
+
+
+def _cross(a, b):
+    return a[..., 0] * b[..., 1] - a[..., 1] * b[..., 0]
+
+
+def _clipped_edge_area(starts, directions, boxes, skip=None):
+    """Green's-theorem contribution `0.5 * cross(a, b)` of the part `[a, b]` of each edge inside a box.
+
+    Each edge `start + t * direction, t in [0, 1]` is clipped (Liang-Barsky) to the box enlarged by a small
+    tolerance, in the box's own frame. Shapes: `starts, directions [..., 4, 2]`, `boxes [..., 6]`.
+    """
+    c, s = boxes[..., None, 4], boxes[..., None, 5]
+    rel = starts - boxes[..., None, 0:2]
+    px, py = rel[..., 0] * c + rel[..., 1] * s, -rel[..., 0] * s + rel[..., 1] * c
+    dx = directions[..., 0] * c + directions[..., 1] * s
+    dy = -directions[..., 0] * s + directions[..., 1] * c
+    tmin, tmax = tf.zeros_like(px), tf.ones_like(px)
+    for p, d, half in ((px, dx, boxes[..., None, 2] / 2), (py, dy, boxes[..., None, 3] / 2)):
+        half = half * (1 + 1e-5) + 1e-7
+        moving = tf.abs(d) > 1e-12
+        safe = tf.where(moving, d, 1.0)
+        t1, t2 = (-half - p) / safe, (half - p) / safe
+        inside = tf.abs(p) <= half
+        tmin = tf.maximum(tmin, tf.where(moving, tf.minimum(t1, t2), tf.where(inside, 0.0, 2.0)))
+        tmax = tf.minimum(tmax, tf.where(moving, tf.maximum(t1, t2), tf.where(inside, 1.0, -1.0)))
+    a = starts + tmin[..., None] * directions
+    b = starts + tmax[..., None] * directions
+    keep = tmax > tmin
+    if skip is not None:
+        keep = keep & ~skip
+    return tf.reduce_sum(tf.where(keep, 0.5 * _cross(a, b), 0.0), -1)
+
+
+def tf_rotated_iou(boxes1, boxes2):
+    """In-graph IoU of 6-parameter boxes, elementwise with broadcasting.
+
+    The intersection area is the boundary integral (Green's theorem) over the parts of each box's edges that
+    lie inside the other box: no vertex sorting, only elementwise ops. Edges of box 2 running along an edge of
+    box 1 in the same direction are counted once (from box 1).
+
+    Args:
+      boxes1: `[..., 6]` boxes (cos/sin need not be exactly unit; they are normalised).
+      boxes2: `[..., 6]` boxes broadcastable against `boxes1`.
+
+    Returns:
+      float32 IoU in [0, 1] with the broadcast leading shape; no gradient.
+    """
+    b1 = tf.stop_gradient(tf.convert_to_tensor(boxes1, tf.float32))
+    b2 = tf.stop_gradient(tf.convert_to_tensor(boxes2, tf.float32))
+    shape = tf.broadcast_dynamic_shape(tf.shape(b1), tf.shape(b2))
+    b1, b2 = tf.broadcast_to(b1, shape), tf.broadcast_to(b2, shape)
+
+    def unit(b):
+        n = tf.sqrt(tf.square(b[..., 4:5]) + tf.square(b[..., 5:6]))
+        cs = tf.where(n > 0, b[..., 4:6] / tf.where(n > 0, n, 1.0), tf.constant([1.0, 0.0]))
+        return tf.concat([b[..., :2], tf.maximum(b[..., 2:4], 0.0), cs], -1)
+
+    b1, b2 = unit(b1), unit(b2)
+    # Work relative to box 1's centre: keeps float32 precise for large, nearly identical boxes.
+    origin = b1[..., 0:2]
+    b1 = tf.concat([b1[..., :2] - origin, b1[..., 2:]], -1)
+    b2 = tf.concat([b2[..., :2] - origin, b2[..., 2:]], -1)
+    q1, q2 = box_lib.tf_six_to_quad(b1), box_lib.tf_six_to_quad(b2)
+    e1 = tf.roll(q1, -1, axis=-2) - q1
+    e2 = tf.roll(q2, -1, axis=-2) - q2
+    # Box 2's edge j duplicates box 1's edge i when parallel, same direction, and on the same line.
+    n1 = tf.sqrt(tf.reduce_sum(tf.square(e1), -1) + 1e-20)[..., :, None]
+    n2 = tf.sqrt(tf.reduce_sum(tf.square(e2), -1) + 1e-20)[..., None, :]
+    ei, ej = e1[..., :, None, :], e2[..., None, :, :]
+    scale = tf.maximum(n1, n2)
+    parallel = tf.abs(_cross(ei, ej)) <= 1e-5 * n1 * n2
+    same_dir = tf.reduce_sum(ei * ej, -1) > 0
+    offset = q2[..., None, :, :] - q1[..., :, None, :]
+    on_line = tf.abs(_cross(ei, offset)) <= (1e-5 * scale + 1e-7) * n1
+    duplicate = tf.reduce_any(parallel & same_dir & on_line, axis=-2)
+    inter = tf.abs(_clipped_edge_area(q1, e1, b2) + _clipped_edge_area(q2, e2, b1, skip=duplicate))
+    area1 = b1[..., 2] * b1[..., 3]
+    area2 = b2[..., 2] * b2[..., 3]
+    inter = tf.minimum(inter, tf.minimum(area1, area2))
+    union = area1 + area2 - inter
+    return tf.clip_by_value(tf.math.divide_no_nan(inter, union), 0.0, 1.0)
+
+
+def tf_rotated_iou_matrix(boxes1, boxes2, min_iou=0.0):
+    """Pairwise in-graph IoU: `[B, N, 6]` x `[B, M, 6]` -> `[B, N, M]` (also `[N, 6]` x `[M, 6]`).
+
+    Only pairs that can overlap are intersected (their circumscribed circles meet and, when `min_iou > 0`,
+    their area ratio is at least `min_iou`, an upper bound of their IoU); the others are 0. Results below
+    `min_iou` may therefore read 0.
+    """
+    boxes1 = tf.stop_gradient(tf.convert_to_tensor(boxes1, tf.float32))
+    boxes2 = tf.stop_gradient(tf.convert_to_tensor(boxes2, tf.float32))
+    if len(boxes1.shape) == 2:
+        return tf_rotated_iou_matrix(boxes1[None], boxes2[None], min_iou)[0]
+    a, b = boxes1[:, :, None, :], boxes2[:, None, :, :]
+    radius = lambda x: 0.5 * tf.sqrt(tf.square(x[..., 2]) + tf.square(x[..., 3]))  # noqa: E731
+    dist2 = tf.reduce_sum(tf.square(a[..., :2] - b[..., :2]), -1)
+    area_a, area_b = a[..., 2] * a[..., 3], b[..., 2] * b[..., 3]
+    candidate = (dist2 < tf.square(radius(a) + radius(b))) & (area_a > 0) & (area_b > 0)
+    if min_iou > 0:
+        candidate &= tf.minimum(area_a, area_b) >= min_iou * tf.maximum(area_a, area_b)
+    where = tf.where(candidate)
+    values = tf_rotated_iou(tf.gather_nd(boxes1, where[:, :2]), tf.gather_nd(boxes2, tf.gather(where, [0, 2], axis=1)))
+    shape = tf.shape(candidate, out_type=tf.int64)
+    return tf.scatter_nd(where, values, shape)

@@ -1,0 +1,197 @@
+"""DetectionTask: rotated text detection (rotated Faster R-CNN) tuned with the LS-IoU surrogate."""
+
+import io
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfls.detection import boxes as box_lib
+from tfls.detection import data as data_lib
+from tfls.detection import detector, icdar, lsiou
+from tfls.surrogate import Surrogate
+from tfls.task import Task
+
+
+def build_detector(model_cfg, image_size):
+    """A `RotatedFasterRCNN` from the config's `model` block, built on a zero image."""
+    model = detector.RotatedFasterRCNN(
+        image_size=image_size, backbone=model_cfg.backbone, widths=tuple(model_cfg.widths),
+        channels=model_cfg.channels, anchor_sizes=tuple(model_cfg.anchor_sizes),
+        anchor_ratios=tuple(model_cfg.anchor_ratios), anchor_angles=tuple(model_cfg.anchor_angles),
+        rpn_pre_nms=model_cfg.rpn_pre_nms, rpn_post_nms=model_cfg.rpn_post_nms, rpn_nms_iou=model_cfg.rpn_nms_iou,
+        roi_size=model_cfg.roi_size, head_units=model_cfg.head_units, max_detections=model_cfg.max_detections,
+        det_nms_iou=model_cfg.det_nms_iou, det_score_threshold=model_cfg.det_score_threshold, name="rotated_faster_rcnn")
+    model(tf.zeros((1, image_size, image_size, 3)))
+    return model
+
+
+def serving_function(model, image_size, score_threshold):
+    """`serving_default(image_bytes: tf.string [None])` -> boxes `[None, K, 8]` (pixel quads of the original
+    image, ICDAR order), scores `[None, K]`, num_detections `[None]`; padding rows are zero."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve(image_bytes):
+        def prepare(encoded):
+            image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+            image.set_shape([None, None, 3])
+            return data_lib.pad_to_square_and_resize(image, image_size)
+
+        images, sides = tf.map_fn(prepare, image_bytes, fn_output_signature=(
+            tf.TensorSpec([image_size, image_size, 3], tf.float32), tf.TensorSpec([], tf.float32)))
+        out = model(images, training=False)
+        keep = out["scores"] >= score_threshold
+        quads = box_lib.tf_six_to_quad(out["boxes"]) * sides[:, None, None, None]
+        k = tf.shape(quads)[1]
+        quads = tf.where(keep[..., None], tf.reshape(quads, [-1, k, 8]), 0.0)
+        scores = tf.where(keep, out["scores"], 0.0)
+        return {"boxes": quads, "scores": scores, "num_detections": tf.reduce_sum(tf.cast(keep, tf.int32), 1)}
+
+    return serve
+
+
+class DetectionTask(Task):
+    """Rotated text detection on synthetic scenes (default) or ICDAR 2015 folders, metric ICDAR hmean."""
+
+    name = "det"
+    primary_metric = "hmean"
+    primary_metric_mode = "max"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._pools = {}
+        self._predict = {}
+        self.stats = {}
+
+    def _pool(self, name, num, seed):
+        if name not in self._pools:
+            self._pools[name] = data_lib.scene_pool(num, seed, self.config.data)
+        return self._pools[name]
+
+    def train_dataset(self, seed, input_context=None):
+        d = self.config.data
+        batch = self.config.train.batch_size
+        if input_context is not None:
+            batch = input_context.get_per_replica_batch_size(batch)
+        images, targets = self._pool("train", d.train_pool, d.seed)
+        return data_lib.train_dataset(images, targets, batch, seed, d.aug_rotate_deg)
+
+    def eval_datasets(self):
+        d, e = self.config.data, self.config.eval
+        images, targets = self._pool("val", d.eval_size, d.seed + 100_003)
+        sets = {"synthetic_val": data_lib.eval_dataset(images, targets, e.batch_size)}
+        if d.icdar_image_dir:
+            sets["icdar2015"] = data_lib.icdar_dataset(d.icdar_image_dir, d.icdar_gt_dir or None, d.image_size,
+                                                       d.icdar_max_boxes, e.batch_size, self.stats)
+        return sets
+
+    def build_model(self):
+        return build_detector(self.config.model, self.config.data.image_size)
+
+    def forward(self, model, x, y, training):
+        return detector.training_outputs(model, x, y, self.config.model, training)
+
+    def ordinary_loss(self, outputs, y):
+        del y
+        return detector.detection_loss(outputs)[0]
+
+    def surrogate_pairs(self, outputs, y):
+        del y
+        pred = tf.reshape(outputs["roi_pred_boxes"], [-1, 6])
+        target = tf.reshape(outputs["roi_gt_boxes"], [-1, 6])
+        return pred, target, tf.reshape(outputs["roi_positive"], [-1])
+
+    def build_surrogate(self):
+        s = self.config.surrogate
+        embedding = lsiou.BoxEmbedding(tuple(s.embedding_units), s.embedding_dim, name="box_embedding")
+        generator = lsiou.RandomBoxPairs(stats=_generator_stats(self.config), min_size=s.min_box_size)
+        return Surrogate(embedding, lsiou.one_minus_iou, generator, (6,), seed=self.config.seed).build()
+
+    def _predict_fn(self, model):
+        key = id(model)
+        if key not in self._predict:
+            self._predict[key] = tf.function(lambda x: model(x, training=False), jit_compile=False)
+        return self._predict[key]
+
+    def predict_quads(self, model, x, side):
+        """Detections of a batch as a list (per image) of `(pixel quads [d, 4, 2], scores [d])`."""
+        out = self._predict_fn(model)(x)
+        boxes, scores = out["boxes"].numpy(), out["scores"].numpy()
+        num = out["num_detections"].numpy()
+        side = np.asarray(side, np.float64)
+        results = []
+        for i in range(len(boxes)):
+            keep = scores[i, : num[i]] >= self.config.eval.score_threshold
+            results.append((box_lib.six_to_quad(boxes[i, : num[i]][keep]) * side[i], scores[i, : num[i]][keep]))
+        return results
+
+    def evaluate(self, model, dataset):
+        acc = icdar.ICDARAccumulator()
+        results_dir = self.config.eval.results_dir
+        for x, y in dataset:
+            side = y["side"].numpy()
+            for i, (quads, _) in enumerate(self.predict_quads(model, x, side)):
+                valid = y["valid"][i].numpy() > 0
+                gt = y["quads"][i].numpy()[valid] * side[i]
+                acc.add(quads, gt, y["dontcare"][i].numpy()[valid] > 0)
+                if results_dir:
+                    icdar.write_results(results_dir, int(y["image_id"][i]), quads)
+        return acc.result()
+
+    def export(self, model, path):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serving_default",
+                             serving_function(model, self.config.data.image_size, self.config.eval.score_threshold))
+        archive.write_out(path, verbose=False)
+
+    def write_summaries(self, writer, model, surrogate, step):
+        """Validation images with predicted (red) and true (green) boxes, and a scatter of e_hat vs 1 - IoU."""
+        from PIL import Image, ImageDraw
+
+        x, y = next(iter(self.eval_datasets()["synthetic_val"]))
+        x, n = x[:4], min(4, int(x.shape[0]))
+        drawn = []
+        for i, (quads, _) in enumerate(self.predict_quads(model, x, y["side"][:n].numpy())):
+            im = Image.fromarray((x[i].numpy() * 255).astype(np.uint8))
+            draw = ImageDraw.Draw(im)
+            side = float(y["side"][i])
+            for q, v in zip(y["quads"][i].numpy(), y["valid"][i].numpy()):
+                if v > 0:
+                    draw.polygon([tuple(p * side) for p in q], outline=(0, 255, 0))
+            for q in quads:
+                draw.polygon([tuple(p) for p in q], outline=(255, 0, 0))
+            drawn.append(np.asarray(im))
+        pred, target = surrogate.held_out_pairs(256, seed=12345)
+        e_hat = surrogate.distance(pred, target).numpy()
+        e = lsiou.one_minus_iou(pred, target)
+        with writer.as_default(step=step):
+            tf.summary.image("val/detections", np.stack(drawn), max_outputs=4)
+            tf.summary.image("surrogate/scatter", _scatter_image(e, e_hat)[None])
+
+
+def _generator_stats(config):
+    s = config.surrogate
+    return {"log_w": (np.log(s.box_width_median), s.box_width_log_std), "aspect": tuple(s.box_aspect_range),
+            "angle_deg_std": s.box_angle_std_deg}
+
+
+def _scatter_image(e, e_hat):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
+    ax.scatter(e, e_hat, s=3)
+    ax.plot([0, 1], [0, 1], "k--", lw=0.5)
+    ax.set_xlabel("1 - IoU")
+    ax.set_ylabel("surrogate distance")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return tf.io.decode_png(buf.getvalue(), channels=3).numpy()
+
+
+__all__ = ["DetectionTask", "build_detector", "serving_function"]
