@@ -56,7 +56,7 @@ def match(candidates, gt_boxes, gt_valid, gt_dontcare, pos_threshold, neg_thresh
         candidates = tf.broadcast_to(candidates[None], [tf.shape(gt_boxes)[0], candidates.shape[0], 6])
     care = tf.cast(gt_valid, tf.bool) & ~tf.cast(gt_dontcare, tf.bool)
     dontcare = tf.cast(gt_valid, tf.bool) & tf.cast(gt_dontcare, tf.bool)
-    iou = iou_lib.tf_rotated_iou_matrix(candidates, gt_boxes, min_iou=0.05)
+    iou = iou_lib.tf_rotated_iou_matrix(candidates, gt_boxes, min_iou=0.1)
     care_iou = tf.where(care[:, None, :], iou, -1.0)
     max_iou = tf.reduce_max(care_iou, axis=2)
     matched = tf.argmax(care_iou, axis=2, output_type=tf.int32)

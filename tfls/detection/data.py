@@ -68,6 +68,7 @@ def rotate_example(image, target, angle):
     Pixels brought in from outside are mid-grey; boxes whose centre leaves the image become invalid.
     """
     size = tf.cast(tf.shape(image)[0], tf.float32)
+    angle = tf.cast(angle, tf.float32)
     c, s = tf.cos(angle), tf.sin(angle)
     centre = (size - 1.0) / 2.0
     transform = tf.stack([c, s, centre - c * centre - s * centre, -s, c, centre + s * centre - c * centre, 0.0, 0.0])

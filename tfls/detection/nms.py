@@ -29,7 +29,8 @@ def rotated_nms(boxes, scores, max_output, iou_threshold=0.5, score_threshold=fl
     k = n if pre_nms is None else (min(pre_nms, n) if isinstance(n, int) else tf.minimum(pre_nms, n))
     top_scores, top_idx = tf.math.top_k(scores, k=k, sorted=True)
     top_boxes = tf.gather(boxes, top_idx, batch_dims=1)
-    iou = iou_lib.tf_rotated_iou_matrix(top_boxes, top_boxes)
+    # Pairs whose area ratio is below the threshold cannot exceed it: skipping them changes no decision.
+    iou = iou_lib.tf_rotated_iou_matrix(top_boxes, top_boxes, min_iou=max(float(iou_threshold), 0.0))
     alive = top_scores > score_threshold
     num_cand = tf.shape(top_scores)[1]
     later = tf.range(num_cand)[None, :]
