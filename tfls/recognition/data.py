@@ -1,0 +1,209 @@
+"""tf.data pipelines for word images: the synthetic renderer (streamed or pooled) and LMDB word datasets.
+
+Every pipeline yields `(images float32 [B, H, W, C] in [0, 255], labels int32 [B, max_length + 1])`, labels
+encoded with the `Charset` (EOS/blank = 0, EOS-padded).
+"""
+
+import io
+import logging
+
+import lmdb
+import numpy as np
+import tensorflow as tf
+from PIL import Image, UnidentifiedImageError
+
+from tfls.recognition.renderer import render_example
+
+log = logging.getLogger(__name__)
+
+
+def render_arrays(renderer, sampler, charset, seed, start, count):
+    """Renders examples `start .. start + count - 1` of stream `seed`.
+
+    Returns:
+      `(images uint8 [count, H, W, C], labels int32 [count, max_length + 1], texts list of str)`.
+    """
+    images, texts = [], []
+    for i in range(start, start + count):
+        image, text = render_example(renderer, sampler, seed, i)
+        images.append(image)
+        texts.append(charset.normalize(text))
+    shape = (renderer.height, renderer.width, renderer.channels)
+    images = np.stack(images) if images else np.zeros((0, *shape), np.uint8)
+    return images, charset.encode_batch(texts), texts
+
+
+def _to_float(images, labels):
+    return tf.cast(images, tf.float32), labels
+
+
+def synthetic_stream(renderer, sampler, charset, seed, batch_size, parallel_calls=2):
+    """Infinite stream of freshly rendered batches (batch b of seed s is always the same images).
+
+    Rendering runs in `tf.py_function` workers; `parallel_calls` of them work ahead of training.
+    """
+    shape = (renderer.height, renderer.width, renderer.channels)
+    width = charset.sequence_length
+
+    def render_batch(b):
+        images, labels, _ = render_arrays(renderer, sampler, charset, seed, int(b) * batch_size, batch_size)
+        return images, labels
+
+    def map_fn(b):
+        images, labels = tf.py_function(render_batch, [b], [tf.uint8, tf.int32])
+        images.set_shape((batch_size, *shape))
+        labels.set_shape((batch_size, width))
+        return images, labels
+
+    ds = tf.data.Dataset.range(2**62).map(map_fn, num_parallel_calls=parallel_calls, deterministic=True)
+    return ds.map(_to_float).prefetch(2)
+
+
+def array_dataset(images, labels, batch_size, shuffle_seed=None, repeat=False, drop_remainder=False):
+    """Batches in-memory arrays; shuffled and repeated for training, in order once for evaluation."""
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(min(len(images), 20000), seed=shuffle_seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).map(_to_float).prefetch(2)
+
+
+def lmdb_key(kind, index):
+    """The community's LMDB key, e.g. `image-000000001` (1-based)."""
+    return f"{kind}-{index:09d}".encode()
+
+
+def decode_image(data, height, width, channels):
+    """Encoded bytes -> uint8 `[height, width, channels]` (resized); raises on undecodable data."""
+    with Image.open(io.BytesIO(data)) as img:
+        img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+        return np.asarray(img, np.uint8).reshape(height, width, channels)
+
+
+class LmdbWordDataset:
+    """One LMDB word dataset (keys `num-samples`, `image-%09d`, `label-%09d`, 1-based).
+
+    Labels are normalised by the charset; too long, empty or out-of-charset labels are filtered when the
+    dataset is opened (counted by reason in `filtered`). Undecodable images are skipped while reading,
+    counted in `corrupt` and named in the log.
+
+    Args:
+      path: folder of the LMDB environment.
+      charset: the `Charset`.
+      image_shape: `(H, W, C)` images are resized to.
+    """
+
+    def __init__(self, path, charset, image_shape=(32, 100, 1)):
+        self.path = str(path)
+        self.charset = charset
+        self.image_shape = tuple(image_shape)
+        try:
+            self.env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
+        except lmdb.Error as e:
+            raise ValueError(f"cannot open LMDB {self.path!r}: {e}") from e
+        self.filtered = {}
+        self.corrupt = 0
+        self.indices = []
+        with self.env.begin() as txn:
+            raw = txn.get(b"num-samples")
+            if raw is None:
+                raise ValueError(f"LMDB {self.path!r} has no 'num-samples' key")
+            try:
+                self.num_samples = int(raw.decode())
+            except ValueError as e:
+                raise ValueError(f"LMDB {self.path!r}: 'num-samples' is not an integer: {raw!r}") from e
+            for i in range(1, self.num_samples + 1):
+                label = txn.get(lmdb_key("label", i))
+                if label is None:
+                    reason = "missing label record"
+                else:
+                    try:
+                        reason = charset.invalid_reason(label.decode("utf-8"))
+                    except UnicodeDecodeError:
+                        reason = "label is not UTF-8"
+                if reason is None:
+                    self.indices.append(i)
+                else:
+                    self.filtered[reason] = self.filtered.get(reason, 0) + 1
+        if self.filtered:
+            log.warning("LMDB %s: filtered %d of %d labels: %s", self.path, sum(self.filtered.values()),
+                        self.num_samples, self.filtered)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def read(self, index):
+        """`(image uint8 [H, W, C], label str)` of 1-based record `index`, or None if the image is corrupt."""
+        with self.env.begin() as txn:
+            label = txn.get(lmdb_key("label", index)).decode("utf-8")
+            data = txn.get(lmdb_key("image", index))
+        try:
+            if data is None:
+                raise ValueError("missing image record")
+            image = decode_image(data, *self.image_shape)
+        except (UnidentifiedImageError, OSError, ValueError) as e:
+            self.corrupt += 1
+            log.warning("LMDB %s: skipping %s (label %r): %s", self.path, lmdb_key("image", index).decode(),
+                        label, e)
+            return None
+        return image, self.charset.normalize(label)
+
+    def examples(self, shuffle_seed=None, repeat=False):
+        """Generator of `(image, label ids)`; shuffles the valid indices each epoch when given a seed."""
+        rng = np.random.default_rng(shuffle_seed) if shuffle_seed is not None else None
+        while True:
+            order = list(self.indices)
+            if rng is not None:
+                rng.shuffle(order)
+            for index in order:
+                example = self.read(index)
+                if example is not None:
+                    yield example[0], self.charset.encode(example[1])
+            if not repeat:
+                return
+
+    def dataset(self, shuffle_seed=None, repeat=False):
+        """Unbatched tf.data of `(image uint8, label ids)`."""
+        spec = (
+            tf.TensorSpec(self.image_shape, tf.uint8),
+            tf.TensorSpec([self.charset.sequence_length], tf.int32),
+        )
+        return tf.data.Dataset.from_generator(lambda: self.examples(shuffle_seed, repeat), output_signature=spec)
+
+
+def lmdb_mixture(datasets, ratios, batch_size, seed):
+    """Infinite batches mixing several LMDBs with fixed shares of every batch (like the MJ/ST 0.5/0.5 split).
+
+    Args:
+      datasets: list of `LmdbWordDataset`.
+      ratios: shares of each batch, one per dataset (normalised; each share gets at least one sample).
+      batch_size: total batch size.
+      seed: shuffle seed.
+
+    Returns:
+      tf.data of `(images float32, labels int32)` batches of exactly `batch_size`.
+    """
+    if len(datasets) != len(ratios) or not datasets:
+        raise ValueError(f"need one ratio per LMDB, got {len(datasets)} datasets and {len(ratios)} ratios")
+    for d in datasets:
+        if len(d) == 0:
+            raise ValueError(f"LMDB {d.path!r} has no usable records after filtering")
+    ratios = np.asarray(ratios, np.float64) / np.sum(ratios)
+    sizes = np.maximum(1, np.floor(ratios * batch_size).astype(int))
+    sizes[-1] = batch_size - sizes[:-1].sum()
+    if sizes[-1] < 1:
+        raise ValueError(f"batch_size {batch_size} too small for {len(datasets)} LMDBs")
+    parts = [
+        d.dataset(shuffle_seed=seed + i, repeat=True).batch(int(n), drop_remainder=True)
+        for i, (d, n) in enumerate(zip(datasets, sizes))
+    ]
+    ds = tf.data.Dataset.zip(tuple(parts)).map(
+        lambda *batches: (tf.concat([b[0] for b in batches], 0), tf.concat([b[1] for b in batches], 0))
+    )
+    return ds.map(_to_float).prefetch(2)
+
+
+def lmdb_eval_dataset(dataset, batch_size):
+    """One ordered pass over an `LmdbWordDataset` in batches (corrupt images skipped and counted)."""
+    return dataset.dataset().batch(batch_size).map(_to_float).prefetch(2)
