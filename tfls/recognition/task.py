@@ -1,0 +1,299 @@
+"""Scene text recognition as a tfls task: synthetic or LMDB words, four-stage recognizer, LS-ED surrogate."""
+
+import io
+import logging
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from tfls.recognition import data as data_lib
+from tfls.recognition.charset import Charset, decode_ids_tf
+from tfls.recognition.corpus import WordSampler, frequent_words
+from tfls.recognition.embedding import EditDistanceEmbedding
+from tfls.recognition.metrics import WordMetrics, edit_distances_tf
+from tfls.recognition.random_strings import RandomStringPairGenerator, edit_distance_metric
+from tfls.recognition.recognizer import Recognizer
+from tfls.recognition.renderer import WordRenderer
+from tfls.recognition.serving import export_recognizer, predict_text
+from tfls.surrogate.surrogate import Surrogate
+from tfls.task import Task
+
+log = logging.getLogger(__name__)
+
+
+def ctc_target_paths(labels, num_frames):
+    """Ground-truth label ids -> one CTC path per label, characters spread evenly over the frames.
+
+    Character i of an n-character label sits at frame `floor((i + 0.5) * T / n)`, every other frame is
+    blank; with `n <= T / 2` neighbours are at least two frames apart, so repeats survive the collapse.
+
+    Args:
+      labels: int `[B, L + 1]` EOS-padded ids.
+      num_frames: T.
+
+    Returns:
+      int32 `[B, T]` paths.
+    """
+    labels = tf.cast(labels, tf.int32)
+    length = tf.reduce_sum(tf.cast(labels > 0, tf.int32), axis=1, keepdims=True)
+    pos = tf.range(tf.shape(labels)[1])[None, :]
+    frame = tf.cast(
+        tf.floor((tf.cast(pos, tf.float32) + 0.5) * num_frames / tf.cast(tf.maximum(length, 1), tf.float32)),
+        tf.int32,
+    )
+    valid = pos < length
+    frame = tf.where(valid, tf.minimum(frame, num_frames - 1), num_frames)  # invalid -> dropped column
+    hits = tf.one_hot(frame, num_frames + 1, dtype=tf.int32)[..., :num_frames]  # [B, L + 1, T]
+    return tf.reduce_sum(hits * labels[:, :, None], axis=1)
+
+
+class RecognitionTask(Task):
+    """STR with an edit-distance surrogate (LS-ED). See configs/str.py for the config keys."""
+
+    name = "str"
+    primary_metric = "accuracy"
+    primary_metric_mode = "max"
+
+    def __init__(self, config):
+        super().__init__(config)
+        d = config.data
+        self.charset = Charset.from_config(d)
+        self.image_shape = (int(d.image_height), int(d.image_width), int(d.channels))
+        self._sampler = None
+        self._renderer = None
+        self._pool = None
+        self._eval_arrays = None
+        self._functions = {}
+        m = config.model
+        if m.prediction == "ctc":
+            frames = self.num_frames
+            if 2 * self.charset.max_length > frames:
+                raise ValueError(
+                    f"CTC needs data.max_length <= frames / 2 = {frames // 2} (image width "
+                    f"{self.image_shape[1]} gives {frames} frames), got {self.charset.max_length}"
+                )
+
+    @property
+    def num_frames(self):
+        """CTC frames: the backbone divides the width by 4."""
+        return self.image_shape[1] // 4
+
+    @property
+    def is_ctc(self):
+        return self.config.model.prediction == "ctc"
+
+    # Data ---------------------------------------------------------------------------------------------
+
+    @property
+    def sampler(self):
+        """The label sampler (wordfreq corpus + random strings)."""
+        if self._sampler is None:
+            d = self.config.data
+            words = frequent_words(self.charset, d.corpus_size, d.corpus_min_length)
+            self._sampler = WordSampler(self.charset, words, d.random_fraction, d.random_max_length or None)
+        return self._sampler
+
+    @property
+    def renderer(self):
+        """The synthetic word renderer of `config.data`."""
+        if self._renderer is None:
+            d = self.config.data
+            fonts = [f for f in d.fonts.split(",") if f] if d.fonts else None
+            self._renderer = WordRenderer(*self.image_shape[:2], fonts, dict(d.distortions), self.image_shape[2])
+        return self._renderer
+
+    def _lmdbs(self, paths):
+        return [data_lib.LmdbWordDataset(p, self.charset, self.image_shape) for p in paths.split(",") if p]
+
+    def train_dataset(self, seed, input_context=None):
+        d = self.config.data
+        batch = int(self.config.train.batch_size)
+        if input_context is not None:
+            batch = input_context.get_per_replica_batch_size(batch)
+        if d.train_lmdb:
+            ratios = [float(r) for r in d.train_lmdb_ratios.split(",")] if d.train_lmdb_ratios else None
+            sets = self._lmdbs(d.train_lmdb)
+            return data_lib.lmdb_mixture(sets, ratios or [1.0] * len(sets), batch, seed)
+        if d.train_pool > 0:
+            if self._pool is None:
+                images, labels, _ = data_lib.render_arrays(
+                    self.renderer, self.sampler, self.charset, d.seed, 0, int(d.train_pool)
+                )
+                self._pool = (images, labels)
+            return data_lib.array_dataset(*self._pool, batch, shuffle_seed=seed, repeat=True, drop_remainder=True)
+        return data_lib.synthetic_stream(
+            self.renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
+        )
+
+    def eval_datasets(self):
+        d = self.config.data
+        batch = int(self.config.eval.batch_size)
+        if self._eval_arrays is None:
+            # A different render stream from the training pool/stream: new images (words can repeat).
+            images, labels, _ = data_lib.render_arrays(
+                self.renderer, self.sampler, self.charset, d.seed + 7919, 0, int(d.eval_size)
+            )
+            self._eval_arrays = (images, labels)
+        sets = {}
+        if d.eval_size > 0:
+            sets["synthetic_val"] = data_lib.array_dataset(*self._eval_arrays, batch)
+        for lmdb_set in self._lmdbs(d.eval_lmdb):
+            sets[os.path.basename(os.path.normpath(lmdb_set.path))] = data_lib.lmdb_eval_dataset(lmdb_set, batch)
+        return sets
+
+    def serving_examples(self, n):
+        """`n` PNG-encoded held-out images, as a client would send them."""
+        from PIL import Image
+
+        images, _, _ = data_lib.render_arrays(self.renderer, self.sampler, self.charset, self.config.data.seed + 7919, 0, n)
+        out = []
+        for image in images:
+            buf = io.BytesIO()
+            Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(buf, format="PNG")
+            out.append(buf.getvalue())
+        return out
+
+    # Model and losses ---------------------------------------------------------------------------------
+
+    def build_model(self):
+        m = self.config.model
+        model = Recognizer(
+            self.charset.num_classes,
+            self.charset.max_length,
+            self.image_shape,
+            m.transformation,
+            m.feature_extractor,
+            m.sequence_model,
+            m.prediction,
+            channels=tuple(m.channels),
+            resnet_blocks=tuple(m.resnet_blocks),
+            hidden=m.hidden,
+            num_fiducials=m.num_fiducials,
+            name="recognizer",
+        )
+        return model.build_with_sample()
+
+    def forward(self, model, x, y, training):
+        teacher = training and not self.is_ctc
+        return model(x, targets=y if teacher else None, training=training)
+
+    def ordinary_loss(self, outputs, y):
+        logits = tf.cast(outputs, tf.float32)
+        y = tf.cast(y, tf.int32)
+        if self.is_ctc:
+            label_length = tf.reduce_sum(tf.cast(y > 0, tf.int32), axis=1)
+            logit_length = tf.fill([tf.shape(logits)[0]], tf.shape(logits)[1])
+            loss = tf.nn.ctc_loss(y, logits, label_length, logit_length, logits_time_major=False, blank_index=0)
+            return tf.reduce_mean(loss)
+        return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+
+    def surrogate_pairs(self, outputs, y):
+        pred = tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1)
+        if self.is_ctc:
+            target_ids = ctc_target_paths(y, self.num_frames)
+        else:
+            target_ids = tf.cast(y, tf.int32)
+        target = tf.one_hot(target_ids, self.charset.num_classes)
+        return pred, target, tf.ones([tf.shape(pred)[0]], tf.float32)
+
+    def build_surrogate(self):
+        s = self.config.surrogate
+        embedding = EditDistanceEmbedding(
+            tuple(s.embedding_filters), s.embedding_kernel, s.embedding_dim, name="edit_distance_embedding"
+        )
+        generator = RandomStringPairGenerator(
+            self.charset,
+            self.sampler,
+            max_edits=s.max_edits,
+            ctc_frames=self.num_frames if self.is_ctc else None,
+            soft_mix=s.soft_mix,
+        )
+        metric = edit_distance_metric(self.charset, self.is_ctc)
+        return Surrogate(embedding, metric, generator, generator.pred_shape, seed=self.config.seed).build()
+
+    # Evaluation, export, summaries --------------------------------------------------------------------
+
+    def _eval_fn(self, model):
+        key = id(model)
+        if key not in self._functions:
+            table = self.charset.lookup_table()
+
+            @tf.function(jit_compile=False)
+            def run(x, y):
+                text, confidence = predict_text(model, x, table)
+                gt, _ = decode_ids_tf(y, table, ctc=False)
+                return text, gt, edit_distances_tf(text, gt), confidence
+
+            self._functions[key] = run
+        return self._functions[key]
+
+    def predict(self, model, images):
+        """Decoded strings and confidences for a batch of raw images."""
+        text, _, _, confidence = self._eval_fn(model)(
+            tf.cast(images, tf.float32), tf.zeros([tf.shape(images)[0], self.charset.sequence_length], tf.int32)
+        )
+        return [t.decode() for t in text.numpy()], confidence.numpy()
+
+    def evaluate(self, model, dataset):
+        metrics = WordMetrics()
+        run = self._eval_fn(model)
+        for x, y in dataset:
+            text, gt, distances, _ = run(x, y)
+            metrics.update(text.numpy(), gt.numpy(), distances.numpy())
+        return metrics.result()
+
+    def export(self, model, path):
+        export_recognizer(model, self.charset, path)
+
+    def write_summaries(self, writer, model, surrogate, step):
+        """Held-out images captioned with predicted vs true text, and a scatter of e_hat against true ED."""
+        images, labels = self._eval_arrays if self._eval_arrays is not None else (None, None)
+        if images is None:
+            self.eval_datasets()
+            images, labels = self._eval_arrays
+        n = min(8, len(images))
+        preds, _ = self.predict(model, images[:n])
+        gts = [self.charset.decode(row) for row in labels[:n]]
+        pred, target = surrogate.held_out_pairs(256, seed=12345)
+        e_hat = surrogate.distance(pred, target).numpy()
+        e = surrogate.metric_fn(pred, target)
+        with writer.as_default(step=step):
+            tf.summary.image("val/words", _caption_grid(images[:n], preds, gts)[None])
+            tf.summary.image("surrogate/scatter", _scatter_image(e, e_hat)[None])
+
+
+def _caption_grid(images, preds, gts):
+    from PIL import Image, ImageDraw
+
+    rows = []
+    for image, p, g in zip(images, preds, gts):
+        h, w = image.shape[:2]
+        canvas = Image.new("RGB", (w + 160, h), (255, 255, 255))
+        canvas.paste(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).convert("RGB"), (0, 0))
+        colour = (0, 128, 0) if p == g else (200, 0, 0)
+        ImageDraw.Draw(canvas).text((w + 4, 2), f"pred: {p}\ntrue: {g}", fill=colour)
+        rows.append(np.asarray(canvas))
+    return np.concatenate(rows, axis=0)
+
+
+def _scatter_image(e, e_hat):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
+    ax.scatter(e, e_hat, s=3)
+    top = float(max(np.max(e), np.max(e_hat), 1.0))
+    ax.plot([0, top], [0, top], "k--", lw=0.5)
+    ax.set_xlabel("edit distance")
+    ax.set_ylabel("surrogate distance")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return tf.io.decode_png(buf.getvalue(), channels=3).numpy()
+
+
+__all__ = ["RecognitionTask", "ctc_target_paths"]
