@@ -24,7 +24,7 @@ def ctc_alignment(label_ids, num_frames, rng):
     """A random CTC path of `num_frames` ids that collapses to `label_ids`.
 
     Repeated neighbouring characters get a blank between them; the remaining frames are spent on
-    repeating a random frame or inserting blanks at random places, which never changes the collapse.
+    repeating a random frame or inserting blanks between runs, which never changes the collapse.
 
     Raises:
       ValueError: when the label needs more frames than `num_frames`.
@@ -38,7 +38,9 @@ def ctc_alignment(label_ids, num_frames, rng):
         raise ValueError(f"label of {len(label_ids)} characters needs {len(path)} CTC frames > {num_frames}")
     while len(path) < num_frames:
         pos = int(rng.integers(len(path) + 1))
-        if path and pos > 0 and rng.random() < 0.5:
+        # A blank inside a run of one character would split it into two characters.
+        inside_run = 0 < pos < len(path) and path[pos - 1] == path[pos] != BLANK
+        if pos > 0 and (inside_run or rng.random() < 0.5):
             path.insert(pos, path[pos - 1])
         else:
             path.insert(pos, BLANK)

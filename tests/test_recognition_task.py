@@ -1,0 +1,97 @@
+"""RecognitionTask pieces (CTC target paths, surrogate pairs, evaluate) and one end-to-end run of the job."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from tfls.recognition.charset import Charset
+from tfls.recognition.task import RecognitionTask, ctc_target_paths
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_config(prediction="ctc"):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("str_cfg", os.path.join(ROOT, "configs", "str.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.data.corpus_size = 50
+    config.data.max_length = 5
+    config.data.image_width = 40
+    config.data.image_height = 16
+    config.data.eval_size = 6
+    config.data.train_pool = 8
+    config.model.channels = (4, 4, 8, 8)
+    config.model.hidden = 8
+    config.model.prediction = prediction
+    config.surrogate.embedding_filters = (8,)
+    config.surrogate.embedding_dim = 8
+    config.eval.batch_size = 4
+    return config
+
+
+def test_ctc_target_paths_decode_to_labels():
+    cs = Charset(max_length=5)
+    labels = cs.encode_batch(["aab", "hello", "", "z"])
+    paths = ctc_target_paths(tf.constant(labels), 10).numpy()
+    assert paths.shape == (4, 10)
+    assert [cs.decode_ctc(p) for p in paths] == ["aab", "hello", "", "z"]
+
+
+def test_surrogate_pairs_and_evaluate_agree_with_the_true_metric():
+    for prediction in ("ctc", "attn"):
+        task = RecognitionTask(tiny_config(prediction))
+        model = task.build_model()
+        surrogate = task.build_surrogate()
+        x, y = next(iter(task.eval_datasets()["synthetic_val"]))
+        outputs = task.forward(model, x, y, training=False)
+        pred, target, weight = task.surrogate_pairs(outputs, y)
+        assert pred.shape[1:] == target.shape[1:] == surrogate.pred_shape
+        np.testing.assert_array_equal(weight.numpy(), 1.0)
+        # The surrogate's true metric of (softmax, target) equals ED(model's text, ground truth).
+        texts, _ = task.predict(model, x)
+        gts = [task.charset.decode(r) for r in y.numpy()]
+        import Levenshtein
+
+        expected = [Levenshtein.distance(p, g) for p, g in zip(texts, gts)]
+        np.testing.assert_array_equal(surrogate.metric_fn(pred.numpy(), target.numpy()), expected)
+        metrics = task.evaluate(model, task.eval_datasets()["synthetic_val"])
+        assert metrics["num_samples"] == 6
+        assert float(task.ordinary_loss(task.forward(model, x, y, training=True), y)) > 0
+
+
+def test_main_job_end_to_end_tiny(tmp_path):
+    args = [
+        "--task=str",
+        f"--workdir={tmp_path}",
+        "--config.train.steps=6",
+        "--config.train.eval_every=3",
+        "--config.train.batch_size=4",
+        "--config.surrogate.pretrain_steps=3",
+        "--config.surrogate.batch_size=8",
+        "--config.surrogate.eval_pairs=16",
+        "--config.tune.steps=2",
+        "--config.data.train_pool=16",
+        "--config.data.eval_size=8",
+        "--config.data.corpus_size=50",
+        "--config.model.channels=(4,4,8,8)",
+        "--config.model.hidden=8",
+        "--config.eval.batch_size=8",
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-m", "tfls.main", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["task"] == "str"
+    for model in ("baseline", "tuned"):
+        r = results[model]["synthetic_val"]
+        assert r["num_samples"] == 8 and 0 <= r["accuracy"] <= 100 and r["total_edit_distance"] >= 0
+    assert results["surrogate"]["approx_l1_global"] >= 0 and results["surrogate"]["approx_l1_local"] >= 0
+    assert os.path.exists(os.path.join(results["export"], "saved_model.pb"))
