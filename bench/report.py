@@ -172,6 +172,26 @@ def main():
         for extra in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{task}_*.png"))):
             if not extra.endswith("_bars.png"):
                 lines += [f"![{os.path.basename(extra)}](results/{os.path.basename(extra)})", ""]
+    peer = _load("str_peer.json")
+    if peer:
+        lines += [
+            "## STR peer: Tesseract on the same held-out set",
+            "",
+            f"Command: `{peer['command']}`; "
+            f"{peer['tesseract']['version']}, `--psm 7`, images upscaled 3x, output case-folded and "
+            "filtered to the charset.",
+            "",
+            "| system | word acc. (%) | total ED | norm. ED | samples |",
+            "|---|---|---|---|---|",
+        ]
+        for name, value in peer.items():
+            if isinstance(value, dict) and "synthetic_val" in value:
+                r = value["synthetic_val"]
+                lines.append(
+                    f"| {name} | {r['accuracy']:.2f} | {r['total_edit_distance']} | "
+                    f"{r['normalized_edit_distance']:.4f} | {r['num_samples']} |"
+                )
+        lines.append("")
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
         lines += [open(notes).read()]
