@@ -14,19 +14,22 @@ from tfls.config_base import base_config
 
 def get_config():
     config = base_config()
-    config.train.steps = 1200
+    config.train.steps = 600
     config.train.batch_size = 8
     config.train.learning_rate = 1e-3
-    config.train.eval_every = 400
-    config.train.checkpoint_every = 400
+    config.train.eval_every = 300
+    config.train.checkpoint_every = 300
     config.train.log_every = 50
 
     s = config.surrogate
-    s.pretrain_steps = 1500
+    s.pretrain_steps = 2500
     s.batch_size = 256
     s.learning_rate = 1e-3
     s.local_weight = 0.5
-    s.grad_penalty_weight = 0.1
+    # 1 - IoU changes by about 3-30 per unit of a normalised coordinate (boxes are 0.03-0.3 of the image),
+    # so a unit-gradient penalty at 0.1 flattens the surrogate (held-out |e_hat - e| 0.22 against 0.10 at
+    # 0.001 after 1500-3000 steps, measured here).
+    s.grad_penalty_weight = 0.001
     s.eval_pairs = 2000
     s.embedding_units = (256, 256, 256)
     s.embedding_dim = 64
@@ -53,7 +56,9 @@ def get_config():
     config.data.max_angle_deg = 45.0
     config.data.dontcare_prob = 0.1
     config.data.aug_rotate_deg = 10.0
-    config.data.icdar_image_dir = ""
+    config.data.icdar_train_image_dir = ""  # train on an ICDAR 2015 folder instead of synthetic scenes
+    config.data.icdar_train_gt_dir = ""
+    config.data.icdar_image_dir = ""  # also evaluate on an ICDAR 2015 folder
     config.data.icdar_gt_dir = ""
     config.data.icdar_max_boxes = 128
 

@@ -20,11 +20,21 @@ def test_anchor_layout_matches_head_reshape_order():
 def test_match_agrees_with_shapely_reference():
     rng = np.random.default_rng(0)
     anchors = anchor_lib.rotated_anchors(8, 64, [16, 24], [2.0, 4.0], [-45, 0, 45])
-    gt = box_lib.angle_box_to_six(np.stack([rng.uniform(0.2, 0.8, 4), rng.uniform(0.2, 0.8, 4),
-                                            rng.uniform(0.3, 0.5, 4), rng.uniform(0.1, 0.2, 4),
-                                            rng.uniform(-0.8, 0.8, 4)], 1)).astype(np.float32)
-    labels, matched, max_iou = anchor_lib.match(anchors, gt[None], np.ones((1, 4)), np.zeros((1, 4)), 0.5, 0.3,
-                                                allow_best=False)
+    gt = box_lib.angle_box_to_six(
+        np.stack(
+            [
+                rng.uniform(0.2, 0.8, 4),
+                rng.uniform(0.2, 0.8, 4),
+                rng.uniform(0.3, 0.5, 4),
+                rng.uniform(0.1, 0.2, 4),
+                rng.uniform(-0.8, 0.8, 4),
+            ],
+            1,
+        )
+    ).astype(np.float32)
+    labels, matched, max_iou = anchor_lib.match(
+        anchors, gt[None], np.ones((1, 4)), np.zeros((1, 4)), 0.5, 0.3, allow_best=False
+    )
     ref_labels, ref_matched, ref_iou = anchor_lib.np_match_reference(anchors, gt, 0.5, 0.3)
     clear = (np.abs(ref_iou - 0.5) > 2e-3) & (np.abs(ref_iou - 0.3) > 2e-3)
     np.testing.assert_array_equal(labels.numpy()[0][clear], ref_labels[clear])
@@ -34,8 +44,9 @@ def test_match_agrees_with_shapely_reference():
 
 
 def test_match_best_anchor_promotion_dontcare_and_padding():
-    anchors = np.array([[0.5, 0.5, 0.2, 0.1, 1, 0], [0.5, 0.5, 0.3, 0.1, 1, 0], [0.2, 0.2, 0.1, 0.05, 1, 0]],
-                       np.float32)
+    anchors = np.array(
+        [[0.5, 0.5, 0.2, 0.1, 1, 0], [0.5, 0.5, 0.3, 0.1, 1, 0], [0.2, 0.2, 0.1, 0.05, 1, 0]], np.float32
+    )
     gt = np.array([[[0.5, 0.5, 0.6, 0.1, 1, 0], [0.2, 0.2, 0.1, 0.05, 1, 0], [0, 0, 0, 0, 1, 0]]], np.float32)
     labels, matched, _ = anchor_lib.match(anchors, gt, [[1, 1, 0]], [[0, 1, 0]], 0.7, 0.3)
     # Anchor 1 (IoU 0.5 with gt 0) is gt 0's best: promoted; anchor 0 (IoU 1/3) ignored; anchor 2 sits on a

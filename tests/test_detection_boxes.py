@@ -52,8 +52,9 @@ def test_general_quadrilateral_gets_bounding_rectangle_at_its_angle():
 def test_canonical_keeps_geometry_and_folds_angle():
     rng = np.random.default_rng(0)
     angle = rng.uniform(-np.pi, np.pi, 50)
-    six = box_lib.angle_box_to_six(np.stack([rng.random(50), rng.random(50), rng.uniform(0.1, 0.3, 50),
-                                             rng.uniform(0.02, 0.1, 50), angle], 1))
+    six = box_lib.angle_box_to_six(
+        np.stack([rng.random(50), rng.random(50), rng.uniform(0.1, 0.3, 50), rng.uniform(0.02, 0.1, 50), angle], 1)
+    )
     canon = box_lib.canonical(six).numpy()
     assert np.all(canon[:, 4] >= 0)
     np.testing.assert_allclose(iou_lib.box_iou(six, canon), 1.0, atol=1e-5)
@@ -63,10 +64,30 @@ def test_canonical_keeps_geometry_and_folds_angle():
 def test_encode_decode_round_trip_and_identity():
     rng = np.random.default_rng(1)
     n = 64
-    anchors = box_lib.angle_box_to_six(np.stack([rng.random(n), rng.random(n), rng.uniform(0.1, 0.4, n),
-                                                 rng.uniform(0.03, 0.1, n), rng.uniform(-1.5, 1.5, n)], 1))
-    boxes = box_lib.angle_box_to_six(np.stack([rng.random(n), rng.random(n), rng.uniform(0.1, 0.4, n),
-                                               rng.uniform(0.03, 0.1, n), rng.uniform(-1.5, 1.5, n)], 1))
+    anchors = box_lib.angle_box_to_six(
+        np.stack(
+            [
+                rng.random(n),
+                rng.random(n),
+                rng.uniform(0.1, 0.4, n),
+                rng.uniform(0.03, 0.1, n),
+                rng.uniform(-1.5, 1.5, n),
+            ],
+            1,
+        )
+    )
+    boxes = box_lib.angle_box_to_six(
+        np.stack(
+            [
+                rng.random(n),
+                rng.random(n),
+                rng.uniform(0.1, 0.4, n),
+                rng.uniform(0.03, 0.1, n),
+                rng.uniform(-1.5, 1.5, n),
+            ],
+            1,
+        )
+    )
     deltas = box_lib.encode(boxes, anchors)
     np.testing.assert_allclose(box_lib.decode(deltas, anchors).numpy(), boxes, atol=2e-5)
     np.testing.assert_allclose(box_lib.encode(anchors, anchors).numpy(), 0.0, atol=1e-5)

@@ -70,10 +70,15 @@ def test_protocol_iou_exactly_half_is_not_a_match():
 def test_protocol_one_to_one_and_dontcare():
     gt = np.stack([_rect(0, 0, 10, 4), _rect(20, 0, 30, 4), _rect(40, 0, 50, 4)])
     dontcare = [False, False, True]
-    dets = np.stack([_rect(0, 0, 10, 4), _rect(0.5, 0, 10, 4),  # two on gt 0: one match, one false positive
-                     _rect(41, 0, 49, 4),  # inside the don't-care box: ignored
-                     _rect(38, 0, 48, 4),  # 80% inside don't care: ignored
-                     _rect(34, 0, 44, 4)])  # 40% inside don't care: counts, matches nothing
+    dets = np.stack(
+        [
+            _rect(0, 0, 10, 4),
+            _rect(0.5, 0, 10, 4),  # two on gt 0: one match, one false positive
+            _rect(41, 0, 49, 4),  # inside the don't-care box: ignored
+            _rect(38, 0, 48, 4),  # 80% inside don't care: ignored
+            _rect(34, 0, 44, 4),
+        ]
+    )  # 40% inside don't care: counts, matches nothing
     r = icdar.match_image(dets, gt, dontcare)
     assert r["matched"] == 1 and r["num_care_gt"] == 2 and r["num_care_det"] == 3
     assert r["pairs"] == [(0, 0)]

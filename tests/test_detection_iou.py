@@ -10,8 +10,9 @@ from tfls.detection import iou as iou_lib
 
 def _random_pairs(n, seed):
     rng = np.random.default_rng(seed)
-    a = np.stack([rng.random(n), rng.random(n), rng.uniform(0.05, 0.5, n), rng.uniform(0.02, 0.3, n),
-                  rng.uniform(-3, 3, n)], 1)
+    a = np.stack(
+        [rng.random(n), rng.random(n), rng.uniform(0.05, 0.5, n), rng.uniform(0.02, 0.3, n), rng.uniform(-3, 3, n)], 1
+    )
     b = a.copy()
     b[:, :2] += rng.normal(0, 0.05, (n, 2))
     b[:, 4] += rng.normal(0, 0.5, n)
@@ -49,8 +50,10 @@ DEGENERATE = {
     "zero_width": (SQ, [0.5, 0.5, 0.0, 0.1, 1.0, 0.0]),
     "both_zero": ([0.5, 0.5, 0.0, 0.0, 1.0, 0.0], [0.5, 0.5, 0.0, 0.0, 1.0, 0.0]),
     "zero_angle_vector": (SQ, [0.5, 0.5, 0.2, 0.1, 0.0, 0.0]),
-    "near_identical_large": ([500.0, 400.0, 900.0, 300.0, np.cos(0.3), np.sin(0.3)],
-                             [500.001, 400.0, 900.0, 300.0, np.cos(0.3 + 1e-6), np.sin(0.3 + 1e-6)]),
+    "near_identical_large": (
+        [500.0, 400.0, 900.0, 300.0, np.cos(0.3), np.sin(0.3)],
+        [500.001, 400.0, 900.0, 300.0, np.cos(0.3 + 1e-6), np.sin(0.3 + 1e-6)],
+    ),
 }
 
 

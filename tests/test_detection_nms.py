@@ -20,8 +20,9 @@ def _reference(boxes, scores, threshold, k):
 def _clustered(rng, n):
     centres = rng.uniform(0.3, 0.7, (4, 2))[rng.integers(0, 4, n)] + rng.normal(0, 0.02, (n, 2))
     angle = rng.uniform(-0.5, 0.5, n)
-    return box_lib.angle_box_to_six(np.concatenate([centres, rng.uniform(0.1, 0.2, (n, 1)),
-                                                    rng.uniform(0.03, 0.06, (n, 1)), angle[:, None]], 1))
+    return box_lib.angle_box_to_six(
+        np.concatenate([centres, rng.uniform(0.1, 0.2, (n, 1)), rng.uniform(0.03, 0.06, (n, 1)), angle[:, None]], 1)
+    )
 
 
 def test_rotated_nms_matches_greedy_reference():
@@ -35,13 +36,14 @@ def test_rotated_nms_matches_greedy_reference():
             assert int(num[b]) == len(ref)
             np.testing.assert_array_equal(idx.numpy()[b, : len(ref)], ref)
             np.testing.assert_allclose(out_boxes.numpy()[b, : len(ref)], boxes[b, ref])
-            assert not valid.numpy()[b, len(ref):].any()
-            assert np.all(out_scores.numpy()[b, len(ref):] == 0)
+            assert not valid.numpy()[b, len(ref) :].any()
+            assert np.all(out_scores.numpy()[b, len(ref) :] == 0)
 
 
 def test_rotated_nms_score_threshold_pre_nms_and_padding():
-    boxes = np.array([[[0.5, 0.5, 0.2, 0.1, 1, 0], [0.5, 0.5, 0.2, 0.1, 1, 0], [0.1, 0.1, 0.1, 0.05, 1, 0]]],
-                     np.float32)
+    boxes = np.array(
+        [[[0.5, 0.5, 0.2, 0.1, 1, 0], [0.5, 0.5, 0.2, 0.1, 1, 0], [0.1, 0.1, 0.1, 0.05, 1, 0]]], np.float32
+    )
     scores = np.array([[0.9, 0.8, 0.01]], np.float32)
     _, out_scores, idx, valid, num = nms.rotated_nms(boxes, scores, 5, 0.5, score_threshold=0.05)
     assert int(num[0]) == 1 and idx.numpy()[0, 0] == 0 and out_scores.shape == (1, 5)

@@ -10,8 +10,12 @@ def _np_bilinear(f, x, y):
     h, w, _ = f.shape
     x0, y0 = int(np.floor(x)), int(np.floor(y))
     out = np.zeros(f.shape[-1])
-    for xi, yi, wt in ((x0, y0, (1 - (x - x0)) * (1 - (y - y0))), (x0 + 1, y0, (x - x0) * (1 - (y - y0))),
-                       (x0, y0 + 1, (1 - (x - x0)) * (y - y0)), (x0 + 1, y0 + 1, (x - x0) * (y - y0))):
+    for xi, yi, wt in (
+        (x0, y0, (1 - (x - x0)) * (1 - (y - y0))),
+        (x0 + 1, y0, (x - x0) * (1 - (y - y0))),
+        (x0, y0 + 1, (1 - (x - x0)) * (y - y0)),
+        (x0 + 1, y0 + 1, (x - x0) * (y - y0)),
+    ):
         if 0 <= xi < w and 0 <= yi < h:
             out += wt * f[yi, xi]
     return out
@@ -38,8 +42,13 @@ def test_rotated_roi_align_matches_numpy():
     rng = np.random.default_rng(0)
     features = rng.normal(size=(2, 8, 8, 3)).astype(np.float32)
     t = np.deg2rad([20, -70, 0])
-    rois = np.array([[[0.5, 0.5, 0.6, 0.2, np.cos(t[0]), np.sin(t[0])], [0.3, 0.6, 0.4, 0.1, np.cos(t[1]), np.sin(t[1])]],
-                     [[0.9, 0.1, 0.5, 0.3, 1.0, 0.0], [0.5, 0.5, 0.2, 0.2, np.cos(t[1]), np.sin(t[1])]]], np.float32)
+    rois = np.array(
+        [
+            [[0.5, 0.5, 0.6, 0.2, np.cos(t[0]), np.sin(t[0])], [0.3, 0.6, 0.4, 0.1, np.cos(t[1]), np.sin(t[1])]],
+            [[0.9, 0.1, 0.5, 0.3, 1.0, 0.0], [0.5, 0.5, 0.2, 0.2, np.cos(t[1]), np.sin(t[1])]],
+        ],
+        np.float32,
+    )
     ours = roi_align.rotated_roi_align(features, rois, 3, sampling_ratio=2).numpy()
     for b in range(2):
         for k in range(2):

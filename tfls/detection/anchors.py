@@ -25,13 +25,20 @@ def rotated_anchors(feature_size, image_size, sizes, ratios, angles_deg):
         for ratio in ratios:
             for angle in angles_deg:
                 t = np.deg2rad(angle)
-                shapes.append([size * np.sqrt(ratio) / image_size, size / np.sqrt(ratio) / image_size, np.cos(t), np.sin(t)])
+                shapes.append(
+                    [size * np.sqrt(ratio) / image_size, size / np.sqrt(ratio) / image_size, np.cos(t), np.sin(t)]
+                )
     shapes = np.asarray(shapes, np.float32)
     centres = (np.arange(feature_size, dtype=np.float32) + 0.5) / feature_size
     cy, cx = np.meshgrid(centres, centres, indexing="ij")
     grid = np.stack([cx, cy], -1).reshape(-1, 1, 2)
-    out = np.concatenate([np.broadcast_to(grid, (grid.shape[0], len(shapes), 2)),
-                          np.broadcast_to(shapes[None], (grid.shape[0], len(shapes), 4))], -1)
+    out = np.concatenate(
+        [
+            np.broadcast_to(grid, (grid.shape[0], len(shapes), 2)),
+            np.broadcast_to(shapes[None], (grid.shape[0], len(shapes), 4)),
+        ],
+        -1,
+    )
     return out.reshape(-1, 6).astype(np.float32)
 
 

@@ -50,12 +50,20 @@ def scene_pool(num, seed, data_cfg):
     images, targets = [], []
     for _ in range(num):
         image, quads, texts = scenes.render_scene(
-            rng, size=data_cfg.image_size, max_words=data_cfg.max_words, min_height=data_cfg.min_height,
-            max_height=data_cfg.max_height, max_angle_deg=data_cfg.max_angle_deg,
-            dontcare_prob=data_cfg.dontcare_prob)
+            rng,
+            size=data_cfg.image_size,
+            max_words=data_cfg.max_words,
+            min_height=data_cfg.min_height,
+            max_height=data_cfg.max_height,
+            max_angle_deg=data_cfg.max_angle_deg,
+            dontcare_prob=data_cfg.dontcare_prob,
+        )
         images.append(image)
-        targets.append(pack_annotation(quads, [t == icdar.DONT_CARE for t in texts], float(data_cfg.image_size),
-                                       data_cfg.max_boxes))
+        targets.append(
+            pack_annotation(
+                quads, [t == icdar.DONT_CARE for t in texts], float(data_cfg.image_size), data_cfg.max_boxes
+            )
+        )
     stacked = {k: np.stack([t[k] for t in targets]) for k in targets[0]}
     stacked["side"] = np.full(num, float(data_cfg.image_size), np.float32)
     stacked["image_id"] = np.arange(num, dtype=np.int32)
@@ -73,8 +81,13 @@ def rotate_example(image, target, angle):
     centre = (size - 1.0) / 2.0
     transform = tf.stack([c, s, centre - c * centre - s * centre, -s, c, centre + s * centre - c * centre, 0.0, 0.0])
     rotated = tf.raw_ops.ImageProjectiveTransformV3(
-        images=image[None], transforms=transform[None], output_shape=tf.shape(image)[:2],
-        interpolation="BILINEAR", fill_mode="CONSTANT", fill_value=0.5)[0]
+        images=image[None],
+        transforms=transform[None],
+        output_shape=tf.shape(image)[:2],
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+        fill_value=0.5,
+    )[0]
 
     def turn(points):
         d = points - 0.5
@@ -87,7 +100,9 @@ def rotate_example(image, target, angle):
     inside = tf.reduce_all((centres > 0.0) & (centres < 1.0), -1)
     valid = target["valid"] * tf.cast(inside, tf.float32)
     out = dict(target)
-    out.update({"boxes": new_boxes, "quads": turn(target["quads"]), "valid": valid, "dontcare": target["dontcare"] * valid})
+    out.update(
+        {"boxes": new_boxes, "quads": turn(target["quads"]), "valid": valid, "dontcare": target["dontcare"] * valid}
+    )
     return rotated, out
 
 
@@ -110,8 +125,9 @@ def train_dataset(images, targets, batch_size, seed, max_rotate_deg):
     """Infinite shuffled, augmented batches (static batch size) from a rendered pool."""
     pool = tf.data.Dataset.from_tensor_slices((images, targets)).shuffle(len(images), seed=seed).repeat()
     seeds = tf.data.Dataset.random(seed=seed).map(lambda v: tf.cast(v % (2**31 - 1), tf.int64))
-    ds = tf.data.Dataset.zip((seeds, pool)).map(lambda sd, ex: _augment(max_rotate_deg)(sd, *ex),
-                                                num_parallel_calls=1, deterministic=True)
+    ds = tf.data.Dataset.zip((seeds, pool)).map(
+        lambda sd, ex: _augment(max_rotate_deg)(sd, *ex), num_parallel_calls=1, deterministic=True
+    )
     return ds.batch(batch_size, drop_remainder=True).prefetch(2)
 
 
@@ -138,3 +154,45 @@ def icdar_dataset(image_dir, gt_dir, image_size, max_boxes, batch_size, stats=No
         targets.append(t)
     stacked = {k: np.stack([t[k] for t in targets]) for k in targets[0]}
     return tf.data.Dataset.from_tensor_slices((np.stack(images), stacked)).batch(batch_size)
+
+
+def icdar_train_dataset(image_dir, gt_dir, image_size, max_boxes, batch_size, seed, max_rotate_deg, stats=None):
+    """An ICDAR 2015 training folder streamed from disk: decode, pad to square, resize, augment (infinite).
+
+    Annotations are parsed once (malformed lines skipped and counted in `stats`); images are decoded per
+    step, so the folder never has to fit in memory.
+    """
+    items = icdar.read_dataset_dir(image_dir, gt_dir, skip_bad=True, stats=stats)
+    paths = [path for _, path, _ in items]
+    packed = [pack_annotation(ann.quads, ann.dontcare, 1.0, max_boxes, stats) for _, _, ann in items]
+    pixel_quads = np.stack([p["quads"] for p in packed])
+    flags = {k: np.stack([p[k] for p in packed]) for k in ("valid", "dontcare")}
+    ids = np.array([i for i, _, _ in items], np.int32)
+
+    def load(path, quads, valid, dontcare, image_id):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image.set_shape([None, None, 3])
+        resized, side = pad_to_square_and_resize(image, image_size)
+        quads = quads / side
+        boxes = tf.where(
+            valid[:, None] > 0,
+            box_lib.canonical(box_lib.tf_quad_to_six(quads)),
+            tf.constant([0, 0, 0, 0, 1, 0], tf.float32),
+        )
+        target = {
+            "boxes": boxes,
+            "quads": quads,
+            "valid": valid,
+            "dontcare": dontcare,
+            "side": side,
+            "image_id": image_id,
+        }
+        return tf.cast(resized * 255.0, tf.uint8), target
+
+    files = tf.data.Dataset.from_tensor_slices((paths, pixel_quads, flags["valid"], flags["dontcare"], ids))
+    pool = files.shuffle(len(paths), seed=seed).repeat().map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    seeds = tf.data.Dataset.random(seed=seed).map(lambda v: tf.cast(v % (2**31 - 1), tf.int64))
+    ds = tf.data.Dataset.zip((seeds, pool)).map(
+        lambda sd, ex: _augment(max_rotate_deg)(sd, *ex), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return ds.batch(batch_size, drop_remainder=True).prefetch(2)

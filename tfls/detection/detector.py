@@ -47,8 +47,12 @@ def resnet50_fpn(image_size, channels):
     base = keras.applications.ResNet50(include_top=False, weights=None, input_shape=(image_size, image_size, 3))
     c3, c4, c5 = (base.get_layer(n).output for n in ("conv3_block4_out", "conv4_block6_out", "conv5_block3_out"))
     p5 = keras.layers.Conv2D(channels, 1, name="fpn_lateral5")(c5)
-    p4 = keras.layers.Add()([keras.layers.Conv2D(channels, 1, name="fpn_lateral4")(c4), keras.layers.UpSampling2D()(p5)])
-    p3 = keras.layers.Add()([keras.layers.Conv2D(channels, 1, name="fpn_lateral3")(c3), keras.layers.UpSampling2D()(p4)])
+    p4 = keras.layers.Add()(
+        [keras.layers.Conv2D(channels, 1, name="fpn_lateral4")(c4), keras.layers.UpSampling2D()(p5)]
+    )
+    p3 = keras.layers.Add()(
+        [keras.layers.Conv2D(channels, 1, name="fpn_lateral3")(c3), keras.layers.UpSampling2D()(p4)]
+    )
     p3 = keras.layers.Conv2D(channels, 3, padding="same", name="fpn_output3")(p3)
     return keras.Model(base.input, p3, name="resnet50_fpn")
 
@@ -67,10 +71,25 @@ class RotatedFasterRCNN(keras.Model):
       max_detections, det_nms_iou, det_score_threshold: final post-processing.
     """
 
-    def __init__(self, image_size=128, backbone="small", widths=(16, 32, 64), channels=64, anchor_sizes=(16, 32),
-                 anchor_ratios=(2.0, 5.0), anchor_angles=(-60, -30, 0, 30, 60, 90), rpn_pre_nms=300,
-                 rpn_post_nms=64, rpn_nms_iou=0.7, roi_size=7, head_units=256, max_detections=32,
-                 det_nms_iou=0.3, det_score_threshold=0.05, **kwargs):
+    def __init__(
+        self,
+        image_size=128,
+        backbone="small",
+        widths=(16, 32, 64),
+        channels=64,
+        anchor_sizes=(16, 32),
+        anchor_ratios=(2.0, 5.0),
+        anchor_angles=(-60, -30, 0, 30, 60, 90),
+        rpn_pre_nms=300,
+        rpn_post_nms=64,
+        rpn_nms_iou=0.7,
+        roi_size=7,
+        head_units=256,
+        max_detections=32,
+        det_nms_iou=0.3,
+        det_score_threshold=0.05,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.image_size = int(image_size)
         self.backbone_name = backbone
@@ -89,27 +108,44 @@ class RotatedFasterRCNN(keras.Model):
         else:
             raise ValueError(f"model.backbone={backbone!r}: expected 'small' or 'resnet50_fpn'")
         self.feature_size = self.image_size // 8
-        self.anchors = tf.constant(anchor_lib.rotated_anchors(self.feature_size, self.image_size, self.anchor_sizes,
-                                                              self.anchor_ratios, self.anchor_angles))
+        self.anchors = tf.constant(
+            anchor_lib.rotated_anchors(
+                self.feature_size, self.image_size, self.anchor_sizes, self.anchor_ratios, self.anchor_angles
+            )
+        )
         self.num_anchor_shapes = len(self.anchor_sizes) * len(self.anchor_ratios) * len(self.anchor_angles)
         a = self.num_anchor_shapes
         self.rpn_conv = keras.layers.Conv2D(self.channels, 3, padding="same", activation="relu", name="rpn_conv")
         self.rpn_objectness = keras.layers.Conv2D(a, 1, name="rpn_objectness")
-        self.rpn_deltas = keras.layers.Conv2D(6 * a, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-                                              name="rpn_deltas")
+        self.rpn_deltas = keras.layers.Conv2D(
+            6 * a, 1, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01), name="rpn_deltas"
+        )
         self.head_fc1 = keras.layers.Dense(self.head_units, activation="relu", name="head_fc1")
         self.head_fc2 = keras.layers.Dense(self.head_units, activation="relu", name="head_fc2")
         self.head_cls = keras.layers.Dense(1, name="head_cls")
-        self.head_reg = keras.layers.Dense(6, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001),
-                                           name="head_reg")
+        self.head_reg = keras.layers.Dense(
+            6, kernel_initializer=keras.initializers.RandomNormal(stddev=0.001), name="head_reg"
+        )
 
     def get_config(self):
-        return {"image_size": self.image_size, "backbone": self.backbone_name, "widths": self.widths,
-                "channels": self.channels, "anchor_sizes": self.anchor_sizes, "anchor_ratios": self.anchor_ratios,
-                "anchor_angles": self.anchor_angles, "rpn_pre_nms": self.rpn_pre_nms,
-                "rpn_post_nms": self.rpn_post_nms, "rpn_nms_iou": self.rpn_nms_iou, "roi_size": self.roi_size,
-                "head_units": self.head_units, "max_detections": self.max_detections,
-                "det_nms_iou": self.det_nms_iou, "det_score_threshold": self.det_score_threshold, "name": self.name}
+        return {
+            "image_size": self.image_size,
+            "backbone": self.backbone_name,
+            "widths": self.widths,
+            "channels": self.channels,
+            "anchor_sizes": self.anchor_sizes,
+            "anchor_ratios": self.anchor_ratios,
+            "anchor_angles": self.anchor_angles,
+            "rpn_pre_nms": self.rpn_pre_nms,
+            "rpn_post_nms": self.rpn_post_nms,
+            "rpn_nms_iou": self.rpn_nms_iou,
+            "roi_size": self.roi_size,
+            "head_units": self.head_units,
+            "max_detections": self.max_detections,
+            "det_nms_iou": self.det_nms_iou,
+            "det_score_threshold": self.det_score_threshold,
+            "name": self.name,
+        }
 
     def rpn(self, images, training=False):
         """Returns `(features [B, F, F, C], objectness logits [B, N], deltas [B, N, 6])`, N anchors."""
@@ -124,8 +160,9 @@ class RotatedFasterRCNN(keras.Model):
         """Decoded, canonical, NMS-filtered proposals `[B, P, 6]` and their validity `[B, P]` (no gradient)."""
         boxes = box_lib.canonical(box_lib.decode(tf.stop_gradient(deltas), self.anchors, RPN_WEIGHTS))
         boxes = _clip_sizes(boxes)
-        rois, _, _, valid, _ = nms_lib.rotated_nms(boxes, tf.stop_gradient(logits), self.rpn_post_nms,
-                                                   self.rpn_nms_iou, pre_nms=self.rpn_pre_nms)
+        rois, _, _, valid, _ = nms_lib.rotated_nms(
+            boxes, tf.stop_gradient(logits), self.rpn_post_nms, self.rpn_nms_iou, pre_nms=self.rpn_pre_nms
+        )
         return rois, valid
 
     def head(self, features, rois, training=False):
@@ -145,8 +182,9 @@ class RotatedFasterRCNN(keras.Model):
         cls, reg = self.head(features, rois, training=training)
         scores = tf.where(valid, tf.sigmoid(cls), 0.0)
         boxes = _clip_sizes(box_lib.canonical(box_lib.decode(reg, rois, ROI_WEIGHTS)))
-        out_boxes, out_scores, _, _, num = nms_lib.rotated_nms(boxes, scores, self.max_detections, self.det_nms_iou,
-                                                               score_threshold=self.det_score_threshold)
+        out_boxes, out_scores, _, _, num = nms_lib.rotated_nms(
+            boxes, scores, self.max_detections, self.det_nms_iou, score_threshold=self.det_score_threshold
+        )
         return {"boxes": out_boxes, "scores": out_scores, "num_detections": num}
 
 
@@ -172,8 +210,9 @@ def training_outputs(model, images, gt, cfg, training):
     gt_boxes = tf.cast(gt["boxes"], tf.float32)
     gt_valid, gt_dontcare = tf.cast(gt["valid"], tf.float32), tf.cast(gt["dontcare"], tf.float32)
     features, logits, deltas = model.rpn(images, training=training)
-    labels, matched, _ = anchor_lib.match(model.anchors, gt_boxes, gt_valid, gt_dontcare,
-                                          cfg.rpn_pos_iou, cfg.rpn_neg_iou, allow_best=True)
+    labels, matched, _ = anchor_lib.match(
+        model.anchors, gt_boxes, gt_valid, gt_dontcare, cfg.rpn_pos_iou, cfg.rpn_neg_iou, allow_best=True
+    )
     idx, rpn_labels, rpn_weights = anchor_lib.sample(labels, cfg.rpn_samples, cfg.rpn_pos_fraction)
     anchors = tf.gather(model.anchors, idx)
     rpn_gt = tf.gather(gt_boxes, tf.gather(matched, idx, batch_dims=1), batch_dims=1)
@@ -190,24 +229,27 @@ def training_outputs(model, images, gt, cfg, training):
         # Ground-truth boxes join the proposals, as in Faster R-CNN, so the head sees positives from step one.
         rois = tf.concat([rois, gt_boxes], axis=1)
         valid = tf.concat([valid, care > 0], axis=1)
-    roi_labels, roi_matched, _ = anchor_lib.match(rois, gt_boxes, gt_valid, gt_dontcare, cfg.roi_pos_iou,
-                                                  cfg.roi_pos_iou, allow_best=False)
+    roi_labels, roi_matched, _ = anchor_lib.match(
+        rois, gt_boxes, gt_valid, gt_dontcare, cfg.roi_pos_iou, cfg.roi_pos_iou, allow_best=False
+    )
     roi_labels = tf.where(valid, roi_labels, -1)
     ridx, roi_labels, roi_weights = anchor_lib.sample(roi_labels, cfg.roi_samples, cfg.roi_pos_fraction)
     sampled = tf.gather(rois, ridx, batch_dims=1)
     roi_gt = tf.gather(gt_boxes, tf.gather(roi_matched, ridx, batch_dims=1), batch_dims=1)
     cls, reg = model.head(features, sampled, training=training)
     positive = tf.cast(roi_labels == 1, tf.float32) * roi_weights
-    out.update({
-        "roi_logits": cls,
-        "roi_labels": roi_labels,
-        "roi_weights": roi_weights,
-        "roi_deltas": reg,
-        "roi_targets": box_lib.encode(roi_gt, sampled, ROI_WEIGHTS),
-        "roi_pred_boxes": box_lib.decode(reg, sampled, ROI_WEIGHTS),
-        "roi_gt_boxes": roi_gt,
-        "roi_positive": positive,
-    })
+    out.update(
+        {
+            "roi_logits": cls,
+            "roi_labels": roi_labels,
+            "roi_weights": roi_weights,
+            "roi_deltas": reg,
+            "roi_targets": box_lib.encode(roi_gt, sampled, ROI_WEIGHTS),
+            "roi_pred_boxes": box_lib.decode(reg, sampled, ROI_WEIGHTS),
+            "roi_gt_boxes": roi_gt,
+            "roi_positive": positive,
+        }
+    )
     return out
 
 
@@ -223,6 +265,7 @@ def detection_loss(out, beta=1.0 / 9.0):
     Returns:
       `(total, parts)` with `parts` a dict of the four terms.
     """
+
     def ce(logits, labels, weights):
         losses = tf.nn.sigmoid_cross_entropy_with_logits(tf.cast(labels, tf.float32), logits)
         return tf.math.divide_no_nan(tf.reduce_sum(losses * weights), tf.reduce_sum(weights))

@@ -184,8 +184,12 @@ class ICDARAccumulator:
         recall = self.matched / self.care_gt if self.care_gt else 0.0
         precision = self.matched / self.care_det if self.care_det else 0.0
         hmean = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
-        return {"precision": float(precision), "recall": float(recall), "hmean": float(hmean),
-                "num_images": int(self.images)}
+        return {
+            "precision": float(precision),
+            "recall": float(recall),
+            "hmean": float(hmean),
+            "num_images": int(self.images),
+        }
 
 
 def write_results(directory, image_id, quads):

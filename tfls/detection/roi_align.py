@@ -20,9 +20,12 @@ def bilinear_sample(features, x, y):
         flat = tf.reshape(features, [shape[0], -1, shape[3]])
         return tf.gather(flat, idx, batch_dims=1) * tf.cast(inside, features.dtype)[..., None]
 
-    return ((1 - fx) * (1 - fy))[..., None] * tap(x0, y0) + (fx * (1 - fy))[..., None] * tap(x0 + 1, y0) + (
-        (1 - fx) * fy
-    )[..., None] * tap(x0, y0 + 1) + (fx * fy)[..., None] * tap(x0 + 1, y0 + 1)
+    return (
+        ((1 - fx) * (1 - fy))[..., None] * tap(x0, y0)
+        + (fx * (1 - fy))[..., None] * tap(x0 + 1, y0)
+        + ((1 - fx) * fy)[..., None] * tap(x0, y0 + 1)
+        + (fx * fy)[..., None] * tap(x0 + 1, y0 + 1)
+    )
 
 
 def rotated_roi_align(features, rois, output_size, sampling_ratio=2):

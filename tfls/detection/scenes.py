@@ -11,8 +11,14 @@ from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from tfls.detection import boxes as box_lib
 
 _FONT_DIR = os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data", "fonts", "ttf")
-FONTS = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSansMono.ttf",
-         "DejaVuSansMono-Bold.ttf")
+FONTS = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Bold.ttf",
+    "DejaVuSansMono.ttf",
+    "DejaVuSansMono-Bold.ttf",
+)
 _LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -76,8 +82,9 @@ def _contrasting(rng, background_mean, min_contrast):
     return np.full(3, 255.0 if background_mean < 128 else 0.0)
 
 
-def render_scene(rng, size=128, max_words=4, min_height=10, max_height=24, max_angle_deg=45.0,
-                 dontcare_prob=0.1, min_contrast=80.0):
+def render_scene(
+    rng, size=128, max_words=4, min_height=10, max_height=24, max_angle_deg=45.0, dontcare_prob=0.1, min_contrast=80.0
+):
     """Render one scene.
 
     Args:

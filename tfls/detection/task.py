@@ -16,12 +16,23 @@ from tfls.task import Task
 def build_detector(model_cfg, image_size):
     """A `RotatedFasterRCNN` from the config's `model` block, built on a zero image."""
     model = detector.RotatedFasterRCNN(
-        image_size=image_size, backbone=model_cfg.backbone, widths=tuple(model_cfg.widths),
-        channels=model_cfg.channels, anchor_sizes=tuple(model_cfg.anchor_sizes),
-        anchor_ratios=tuple(model_cfg.anchor_ratios), anchor_angles=tuple(model_cfg.anchor_angles),
-        rpn_pre_nms=model_cfg.rpn_pre_nms, rpn_post_nms=model_cfg.rpn_post_nms, rpn_nms_iou=model_cfg.rpn_nms_iou,
-        roi_size=model_cfg.roi_size, head_units=model_cfg.head_units, max_detections=model_cfg.max_detections,
-        det_nms_iou=model_cfg.det_nms_iou, det_score_threshold=model_cfg.det_score_threshold, name="rotated_faster_rcnn")
+        image_size=image_size,
+        backbone=model_cfg.backbone,
+        widths=tuple(model_cfg.widths),
+        channels=model_cfg.channels,
+        anchor_sizes=tuple(model_cfg.anchor_sizes),
+        anchor_ratios=tuple(model_cfg.anchor_ratios),
+        anchor_angles=tuple(model_cfg.anchor_angles),
+        rpn_pre_nms=model_cfg.rpn_pre_nms,
+        rpn_post_nms=model_cfg.rpn_post_nms,
+        rpn_nms_iou=model_cfg.rpn_nms_iou,
+        roi_size=model_cfg.roi_size,
+        head_units=model_cfg.head_units,
+        max_detections=model_cfg.max_detections,
+        det_nms_iou=model_cfg.det_nms_iou,
+        det_score_threshold=model_cfg.det_score_threshold,
+        name="rotated_faster_rcnn",
+    )
     model(tf.zeros((1, image_size, image_size, 3)))
     return model
 
@@ -37,8 +48,11 @@ def serving_function(model, image_size, score_threshold):
             image.set_shape([None, None, 3])
             return data_lib.pad_to_square_and_resize(image, image_size)
 
-        images, sides = tf.map_fn(prepare, image_bytes, fn_output_signature=(
-            tf.TensorSpec([image_size, image_size, 3], tf.float32), tf.TensorSpec([], tf.float32)))
+        images, sides = tf.map_fn(
+            prepare,
+            image_bytes,
+            fn_output_signature=(tf.TensorSpec([image_size, image_size, 3], tf.float32), tf.TensorSpec([], tf.float32)),
+        )
         out = model(images, training=False)
         keep = out["scores"] >= score_threshold
         quads = box_lib.tf_six_to_quad(out["boxes"]) * sides[:, None, None, None]
@@ -73,6 +87,17 @@ class DetectionTask(Task):
         batch = self.config.train.batch_size
         if input_context is not None:
             batch = input_context.get_per_replica_batch_size(batch)
+        if d.icdar_train_image_dir:
+            return data_lib.icdar_train_dataset(
+                d.icdar_train_image_dir,
+                d.icdar_train_gt_dir or None,
+                d.image_size,
+                d.max_boxes,
+                batch,
+                seed,
+                d.aug_rotate_deg,
+                self.stats,
+            )
         images, targets = self._pool("train", d.train_pool, d.seed)
         return data_lib.train_dataset(images, targets, batch, seed, d.aug_rotate_deg)
 
@@ -81,8 +106,9 @@ class DetectionTask(Task):
         images, targets = self._pool("val", d.eval_size, d.seed + 100_003)
         sets = {"synthetic_val": data_lib.eval_dataset(images, targets, e.batch_size)}
         if d.icdar_image_dir:
-            sets["icdar2015"] = data_lib.icdar_dataset(d.icdar_image_dir, d.icdar_gt_dir or None, d.image_size,
-                                                       d.icdar_max_boxes, e.batch_size, self.stats)
+            sets["icdar2015"] = data_lib.icdar_dataset(
+                d.icdar_image_dir, d.icdar_gt_dir or None, d.image_size, d.icdar_max_boxes, e.batch_size, self.stats
+            )
         return sets
 
     def build_model(self):
@@ -141,8 +167,9 @@ class DetectionTask(Task):
     def export(self, model, path):
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint("serving_default",
-                             serving_function(model, self.config.data.image_size, self.config.eval.score_threshold))
+        archive.add_endpoint(
+            "serving_default", serving_function(model, self.config.data.image_size, self.config.eval.score_threshold)
+        )
         archive.write_out(path, verbose=False)
 
     def write_summaries(self, writer, model, surrogate, step):
@@ -172,8 +199,11 @@ class DetectionTask(Task):
 
 def _generator_stats(config):
     s = config.surrogate
-    return {"log_w": (np.log(s.box_width_median), s.box_width_log_std), "aspect": tuple(s.box_aspect_range),
-            "angle_deg_std": s.box_angle_std_deg}
+    return {
+        "log_w": (np.log(s.box_width_median), s.box_width_log_std),
+        "aspect": tuple(s.box_aspect_range),
+        "angle_deg_std": s.box_angle_std_deg,
+    }
 
 
 def _scatter_image(e, e_hat):

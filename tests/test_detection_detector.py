@@ -1,0 +1,67 @@
+"""The rotated Faster R-CNN: shapes, finite losses, surrogate pairs in training and inference mode."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfls.detection import detector
+from tfls.detection.task import DetectionTask
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from configs import det as det_config  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    config = det_config.get_config()
+    config.data.image_size = 64
+    config.data.max_words = 2
+    config.data.min_height = 8
+    config.data.max_height = 12
+    config.data.train_pool = 4
+    config.train.batch_size = 2
+    config.model.widths = (8, 8, 16)
+    config.model.channels = 16
+    config.model.head_units = 32
+    config.model.rpn_pre_nms = 30
+    config.model.rpn_post_nms = 8
+    task = DetectionTask(config)
+    model = task.build_model()
+    x, y = next(iter(task.train_dataset(seed=0)))
+    return task, model, x, y
+
+
+def test_inference_outputs(tiny):
+    task, model, x, _ = tiny
+    out = model(x, training=False)
+    k = task.config.model.max_detections
+    assert out["boxes"].shape == (2, k, 6) and out["scores"].shape == (2, k)
+    assert out["num_detections"].dtype == tf.int32
+    assert model.get_config()["image_size"] == 64
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_training_outputs_loss_and_surrogate_pairs(tiny, training):
+    task, model, x, y = tiny
+    with tf.GradientTape() as tape:
+        outputs = task.forward(model, x, y, training)
+        loss = task.ordinary_loss(outputs, y)
+        pred, target, weight = task.surrogate_pairs(outputs, y)
+        pairs_sum = tf.reduce_sum(pred * weight[:, None])
+    r = task.config.model.roi_samples
+    assert pred.shape == target.shape == (2 * r, 6) and weight.shape == (2 * r,)
+    assert np.isfinite(float(loss))
+    if training:  # ground truth joins the proposals: there are positives, and gradients reach the head
+        assert float(tf.reduce_sum(weight)) > 0
+        grads = tape.gradient(pairs_sum, model.trainable_variables)
+        assert any(g is not None and float(tf.reduce_sum(tf.abs(g))) > 0 for g in grads)
+    _, parts = detector.detection_loss(outputs)
+    assert set(parts) == {"rpn_cls", "rpn_reg", "roi_cls", "roi_reg"}
+
+
+def test_smooth_l1():
+    x = tf.constant([-2.0, -0.05, 0.0, 0.05, 2.0])
+    np.testing.assert_allclose(detector.smooth_l1(x, 0.1).numpy(), [1.95, 0.0125, 0.0, 0.0125, 1.95], atol=1e-6)
