@@ -43,8 +43,7 @@ def get_config():
     d.random_fraction = 0.2
     d.random_max_length = 25
     d.distortions.update(
-        {"rotation_deg": 5.0, "perspective": 0.1, "curve": 0.15, "blur": 0.3, "noise": 8.0, "jpeg": 0.3,
-         "crop": 0.5}
+        {"rotation_deg": 5.0, "perspective": 0.1, "curve": 0.15, "blur": 0.3, "noise": 8.0, "jpeg": 0.3, "crop": 0.5}
     )
     d.train_pool = 0
     d.render_parallel_calls = 8

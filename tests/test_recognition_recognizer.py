@@ -25,8 +25,9 @@ def test_stage_combination_trains_one_step(stages):
         if stages[3] == "ctc":
             assert logits.shape == (2, 6, 7)  # width 24 / 4 frames
             lengths = tf.reduce_sum(tf.cast(y > 0, tf.int32), 1)
-            loss = tf.reduce_mean(tf.nn.ctc_loss(y, logits, lengths, tf.fill([2], 6), logits_time_major=False,
-                                                 blank_index=0))
+            loss = tf.reduce_mean(
+                tf.nn.ctc_loss(y, logits, lengths, tf.fill([2], 6), logits_time_major=False, blank_index=0)
+            )
         else:
             assert logits.shape == (2, 4, 7)
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))

@@ -38,8 +38,9 @@ def test_decode_images_in_graph():
 
 def test_export_runs_in_fresh_processes(tmp_path):
     charset = Charset("abc", max_length=3)
-    model = Recognizer(charset.num_classes, 3, (16, 24, 1), "none", "vgg", "none", "attn",
-                       channels=(4, 4, 8, 8), hidden=8).build_with_sample()
+    model = Recognizer(
+        charset.num_classes, 3, (16, 24, 1), "none", "vgg", "none", "attn", channels=(4, 4, 8, 8), hidden=8
+    ).build_with_sample()
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, size=(16, 24), dtype=np.uint8) for _ in range(3)]
     expected_text, expected_conf = predict_text(
@@ -53,8 +54,9 @@ def test_export_runs_in_fresh_processes(tmp_path):
     npy = str(tmp_path / "inputs.npy")
     np.save(npy, np.array([encode_png(im) for im in images], dtype=object), allow_pickle=True)
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, path, npy], capture_output=True, text=True,
-                          env=env, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, path, npy], capture_output=True, text=True, env=env, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     text_line = [line for line in proc.stdout.splitlines() if line.startswith("TEXT")][0]
     assert text_line == "TEXT " + str([t.decode() for t in expected_text.numpy()])
@@ -62,8 +64,24 @@ def test_export_runs_in_fresh_processes(tmp_path):
     np.testing.assert_allclose(conf, expected_conf.numpy(), rtol=1e-4)
 
     cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
-    proc = subprocess.run([cli, "run", "--dir", path, "--tag_set", "serve", "--signature_def", "serving_default",
-                           "--inputs", f"image_bytes={npy}"], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run(
+        [
+            cli,
+            "run",
+            "--dir",
+            path,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"image_bytes={npy}",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "text" in proc.stdout and "confidence" in proc.stdout
     for t in expected_text.numpy():

@@ -85,8 +85,9 @@ def test_main_job_end_to_end_tiny(tmp_path):
         "--config.eval.batch_size=8",
     ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run([sys.executable, "-m", "tfls.main", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=env, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tfls.main", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["task"] == "str"

@@ -127,8 +127,13 @@ class LmdbWordDataset:
                 else:
                     self.filtered[reason] = self.filtered.get(reason, 0) + 1
         if self.filtered:
-            log.warning("LMDB %s: filtered %d of %d labels: %s", self.path, sum(self.filtered.values()),
-                        self.num_samples, self.filtered)
+            log.warning(
+                "LMDB %s: filtered %d of %d labels: %s",
+                self.path,
+                sum(self.filtered.values()),
+                self.num_samples,
+                self.filtered,
+            )
 
     def __len__(self):
         return len(self.indices)
@@ -144,8 +149,7 @@ class LmdbWordDataset:
             image = decode_image(data, *self.image_shape)
         except (UnidentifiedImageError, OSError, ValueError) as e:
             self.corrupt += 1
-            log.warning("LMDB %s: skipping %s (label %r): %s", self.path, lmdb_key("image", index).decode(),
-                        label, e)
+            log.warning("LMDB %s: skipping %s (label %r): %s", self.path, lmdb_key("image", index).decode(), label, e)
             return None
         return image, self.charset.normalize(label)
 

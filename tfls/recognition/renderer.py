@@ -171,9 +171,9 @@ class WordRenderer:
     def _crop(self, img, rng, pad_x, pad_y):
         w, h = img.size
         f = self.distortions["crop"]
-        l, r = (int(rng.uniform(0, f) * pad_x) for _ in range(2))
-        t, b = (int(rng.uniform(0, f) * pad_y) for _ in range(2))
-        return img.crop((l, t, max(w - r, l + 1), max(h - b, t + 1)))
+        left, right = (int(rng.uniform(0, f) * pad_x) for _ in range(2))
+        top, bottom = (int(rng.uniform(0, f) * pad_y) for _ in range(2))
+        return img.crop((left, top, max(w - right, left + 1), max(h - bottom, top + 1)))
 
 
 def render_example(renderer, sampler, seed, index):

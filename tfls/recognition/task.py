@@ -146,7 +146,8 @@ class RecognitionTask(Task):
         """`n` PNG-encoded held-out images, as a client would send them."""
         from PIL import Image
 
-        images, _, _ = data_lib.render_arrays(self.renderer, self.sampler, self.charset, self.config.data.seed + 7919, 0, n)
+        seed = self.config.data.seed + 7919
+        images, _, _ = data_lib.render_arrays(self.renderer, self.sampler, self.charset, seed, 0, n)
         out = []
         for image in images:
             buf = io.BytesIO()
