@@ -64,7 +64,7 @@ def get_config():
     config.train.log_every = 100
 
     s = config.surrogate
-    s.pretrain_steps = 400
+    s.pretrain_steps = 1500
     s.batch_size = 64
     s.learning_rate = 1e-3
     s.local_weight = 0.5
@@ -77,7 +77,7 @@ def get_config():
     s.soft_mix = 0.3
 
     config.tune.steps = 200
-    config.tune.learning_rate = 1e-4
+    config.tune.learning_rate = 3e-5
     config.tune.ordinary_loss_weight = 0.0
 
     config.data = data_config()

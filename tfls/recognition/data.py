@@ -6,6 +6,7 @@ encoded with the `Charset` (EOS/blank = 0, EOS-padded).
 
 import io
 import logging
+import os
 
 import lmdb
 import numpy as np
@@ -81,6 +82,20 @@ def decode_image(data, height, width, channels):
         return np.asarray(img, np.uint8).reshape(height, width, channels)
 
 
+_ENVIRONMENTS = {}
+
+
+def _open_readonly(path):
+    # LMDB refuses to open one environment twice in a process; train and eval sets may share a path.
+    key = os.path.realpath(path)
+    if key not in _ENVIRONMENTS:
+        try:
+            _ENVIRONMENTS[key] = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False)
+        except lmdb.Error as e:
+            raise ValueError(f"cannot open LMDB {path!r}: {e}") from e
+    return _ENVIRONMENTS[key]
+
+
 class LmdbWordDataset:
     """One LMDB word dataset (keys `num-samples`, `image-%09d`, `label-%09d`, 1-based).
 
@@ -98,10 +113,7 @@ class LmdbWordDataset:
         self.path = str(path)
         self.charset = charset
         self.image_shape = tuple(image_shape)
-        try:
-            self.env = lmdb.open(self.path, readonly=True, lock=False, readahead=False, meminit=False)
-        except lmdb.Error as e:
-            raise ValueError(f"cannot open LMDB {self.path!r}: {e}") from e
+        self.env = _open_readonly(self.path)
         self.filtered = {}
         self.corrupt = 0
         self.indices = []
