@@ -28,6 +28,7 @@ def tiny():
     config.model.head_units = 32
     config.model.rpn_pre_nms = 30
     config.model.rpn_post_nms = 8
+    config.model.roi_samples = 8  # fewer than the 8 proposals (+ ground truth) available
     task = DetectionTask(config)
     model = task.build_model()
     x, y = next(iter(task.train_dataset(seed=0)))
@@ -65,3 +66,25 @@ def test_training_outputs_loss_and_surrogate_pairs(tiny, training):
 def test_smooth_l1():
     x = tf.constant([-2.0, -0.05, 0.0, 0.05, 2.0])
     np.testing.assert_allclose(detector.smooth_l1(x, 0.1).numpy(), [1.95, 0.0125, 0.0, 0.0125, 1.95], atol=1e-6)
+
+
+def test_serving_examples_are_decodable_images(tiny):
+    task = tiny[0]
+    examples = task.serving_examples(3)
+    assert len(examples) == 3
+    image = tf.io.decode_png(examples[0])
+    assert image.shape == (64, 64, 3)
+
+
+def test_loss_is_finite_when_padding_slots_hold_degenerate_boxes():
+    out = {
+        "rpn_logits": tf.zeros([1, 2]),
+        "rpn_labels": tf.constant([[1, 0]]),
+        "rpn_weights": tf.constant([[1.0, 0.0]]),
+        "rpn_deltas": tf.zeros([1, 2, 6]),
+        "rpn_targets": tf.constant([[[0.1] * 6, [np.inf, np.nan, 0, 0, 0, 0]]]),
+    }
+    for k in ("labels", "weights", "deltas", "targets", "logits"):
+        out[f"roi_{k}"] = out[f"rpn_{k}"]
+    total, _ = detector.detection_loss(out)
+    assert np.isfinite(float(total))

@@ -272,7 +272,9 @@ def detection_loss(out, beta=1.0 / 9.0):
 
     def reg(deltas, targets, labels, weights):
         pos = tf.cast(labels == 1, tf.float32) * weights
-        per = tf.reduce_sum(smooth_l1(deltas - tf.stop_gradient(targets), beta), -1)
+        # Padding slots may hold degenerate boxes whose targets are not finite: select, never multiply by 0.
+        diff = tf.where(pos[..., None] > 0, deltas - tf.stop_gradient(targets), 0.0)
+        per = tf.reduce_sum(smooth_l1(diff, beta), -1)
         return tf.math.divide_no_nan(tf.reduce_sum(per * pos), tf.reduce_sum(weights))
 
     parts = {

@@ -172,6 +172,19 @@ class DetectionTask(Task):
         )
         archive.write_out(path, verbose=False)
 
+    def serving_examples(self, n):
+        """`n` PNG-encoded held-out synthetic scenes, as a client would send them to the export."""
+        from PIL import Image
+
+        d = self.config.data
+        images, _ = self._pool("val", d.eval_size, d.seed + 100_003)
+        out = []
+        for i in range(n):
+            buf = io.BytesIO()
+            Image.fromarray(images[i % len(images)]).save(buf, format="PNG")
+            out.append(buf.getvalue())
+        return out
+
     def write_summaries(self, writer, model, surrogate, step):
         """Validation images with predicted (red) and true (green) boxes, and a scatter of e_hat vs 1 - IoU."""
         from PIL import Image, ImageDraw
