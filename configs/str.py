@@ -7,6 +7,10 @@ both models on a held-out rendered set and exports a TF Serving SavedModel:
   python -m tfls.main --task=str --config=configs/str.py --workdir=workdir/str --config.train.steps=1500
 CTC converges in a few hundred steps here, attention needs far more: see configs/str_paper.py for the
 paper-scale TPS-ResNet-BiLSTM-Attn.
+
+Measured here (2 CPU cores, one run, seed 0): wall time 372 s; held-out synthetic_val (500 images)
+baseline 86.8% / total ED 83, LS-ED tuned 80.4% / total ED 125 (tuning hurts with this CTC setup);
+surrogate |e_hat - e| 0.92 on held-out global pairs, 0.30 on local pairs.
 """
 
 import ml_collections
