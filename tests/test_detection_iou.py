@@ -25,7 +25,7 @@ def test_tf_iou_matches_shapely_on_random_pairs():
     exact = iou_lib.box_iou(a, b)
     ours = iou_lib.tf_rotated_iou(a.astype(np.float32), b.astype(np.float32)).numpy()
     assert 0.2 < exact.mean() < 0.6 and (exact == 0).mean() < 0.5  # the sample really overlaps
-    np.testing.assert_allclose(ours, exact, atol=2e-3)
+    np.testing.assert_allclose(ours, exact, atol=1e-4)
 
 
 def test_shapely_iou_hand_computed():
@@ -83,3 +83,13 @@ def test_tf_iou_inside_dataset_map_equals_eager():
     a, b = _random_pairs(16, 5)
     ds = tf.data.Dataset.from_tensors((a.astype(np.float32), b.astype(np.float32))).map(iou_lib.tf_rotated_iou)
     np.testing.assert_allclose(next(iter(ds)).numpy(), iou_lib.tf_rotated_iou(a, b).numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("delta", [1e-2, 1e-3, 1e-4, 1e-5, 1e-7])
+@pytest.mark.parametrize("scale", [1.0, 1000.0])
+def test_tf_iou_nearly_parallel_edges(delta, scale):
+    a = np.array([[0.5, 0.5, 0.4, 0.1, 0.3]]) * [scale, scale, scale, scale, 1]
+    b = a + [[0.0, 0.0, 0.0, 0.0, delta]]
+    b[:, :2] = a[:, :2] + np.array([[0.01, 0.02]]) * scale
+    a6, b6 = box_lib.angle_box_to_six(a), box_lib.angle_box_to_six(b)
+    np.testing.assert_allclose(iou_lib.tf_rotated_iou(a6, b6).numpy(), iou_lib.box_iou(a6, b6), atol=1e-3)

@@ -63,12 +63,15 @@ def _clipped_edge_area(starts, directions, boxes, skip=None):
     dx = directions[..., 0] * c + directions[..., 1] * s
     dy = -directions[..., 0] * s + directions[..., 1] * c
     tmin, tmax = tf.zeros_like(px), tf.ones_like(px)
+    length = tf.sqrt(tf.square(dx) + tf.square(dy))
     for p, d, half in ((px, dx, boxes[..., None, 2] / 2), (py, dy, boxes[..., None, 3] / 2)):
-        half = half * (1 + 1e-5) + 1e-7
-        moving = tf.abs(d) > 1e-12
+        # An edge (nearly) parallel to this side is in or out as a whole, judged with a small tolerance so
+        # that edges lying on the boundary (identical or touching boxes) count despite rounding. Other edges
+        # are cut at the exact side: a tolerance there would move the cut far along near-parallel edges.
+        moving = tf.abs(d) > 1e-4 * length + 1e-12
         safe = tf.where(moving, d, 1.0)
         t1, t2 = (-half - p) / safe, (half - p) / safe
-        inside = tf.abs(p) <= half
+        inside = tf.abs(p) <= half * (1 + 1e-5) + 1e-7
         tmin = tf.maximum(tmin, tf.where(moving, tf.minimum(t1, t2), tf.where(inside, 0.0, 2.0)))
         tmax = tf.minimum(tmax, tf.where(moving, tf.maximum(t1, t2), tf.where(inside, 1.0, -1.0)))
     a = starts + tmin[..., None] * directions
