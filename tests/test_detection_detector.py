@@ -88,3 +88,12 @@ def test_loss_is_finite_when_padding_slots_hold_degenerate_boxes():
         out[f"roi_{k}"] = out[f"rpn_{k}"]
     total, _ = detector.detection_loss(out)
     assert np.isfinite(float(total))
+
+
+def test_paper_config_and_resnet50_fpn_backbone():
+    from configs import det_paper
+
+    config = det_paper.get_config()
+    assert config.model.backbone == "resnet50_fpn" and config.data.image_size % 8 == 0
+    backbone = detector.resnet50_fpn(64, 16)
+    assert backbone.output_shape == (None, 8, 8, 16)
