@@ -31,7 +31,10 @@ def base_config():
     config.surrogate.learning_rate = 1e-3
     config.surrogate.inner_steps = 1  # J
     config.surrogate.local_weight = 0.5  # share of phi's loss on local pairs
-    config.surrogate.grad_penalty_weight = 0.1  # lambda
+    # lambda. The penalty pushes ||d e_hat / d pred|| towards 1; for a metric that is steep in the prediction's
+    # units (1 - IoU moves 3-30 per unit of a normalised coordinate) a large lambda flattens the surrogate:
+    # configs/det.py uses 0.001.
+    config.surrogate.grad_penalty_weight = 0.1
     config.surrogate.robust_threshold = 0.0  # FEDS ramp; <= 0 is off
     config.surrogate.eval_pairs = 512  # held-out global pairs for the approximation error
 
