@@ -79,6 +79,8 @@ def get_config():
     s.embedding_dim = 64
     s.max_edits = 4
     s.soft_mix = 0.3
+    s.ctc_target = "forced"  # forced: Viterbi path of the label under the model's posteriors | even
+    s.ctc_global_layout = "aligned"  # aligned: prediction = target path edited in place | random
 
     config.tune.steps = 200
     config.tune.learning_rate = 3e-5

@@ -8,8 +8,12 @@ from tfls.recognition.corpus import WordSampler, random_edit
 from tfls.recognition.random_strings import (
     RandomStringPairGenerator,
     ctc_alignment,
+    ctc_forced_alignment,
+    ctc_forced_alignments,
     decode_matrices,
     edit_distance_metric,
+    edit_path,
+    peaky_ctc_alignment,
 )
 
 CS = Charset(max_length=8)
@@ -49,10 +53,57 @@ def test_ctc_alignment_collapses_to_label():
 
 
 def test_ctc_pairs_metric_matches_levenshtein():
-    gen = RandomStringPairGenerator(CS, SAMPLER, max_edits=3, ctc_frames=25, soft_mix=0.0)
+    gen = RandomStringPairGenerator(CS, SAMPLER, max_edits=3, ctc_frames=25, soft_mix=0.0, ctc_layout="random")
     pred, target = gen.generate(100, np.random.default_rng(3))
     assert pred.shape == (100, 25, 37)
     a, b = decode_matrices(pred, CS, ctc=True), decode_matrices(target, CS, ctc=True)
     np.testing.assert_array_equal(
         edit_distance_metric(CS, True)(pred, target), [Levenshtein.distance(x, y) for x, y in zip(a, b)]
     )
+
+
+def test_ctc_forced_alignment_hand_computed():
+    # Classes: 0 blank, 1 "a", 2 "b". Paths of "ab" over 3 frames and their probabilities:
+    # abb .8*.5*.2 = .08, ab- .8*.5*.7 = .28, a-b .8*.3*.2 = .048, aab .8*.2*.2 = .032, -ab .1*.2*.2 = .004.
+    probs = np.array([[0.1, 0.8, 0.1], [0.3, 0.2, 0.5], [0.7, 0.1, 0.2]])
+    np.testing.assert_array_equal(ctc_forced_alignment(np.log(probs), [1, 2]), [1, 2, 0])
+    # "aa" over 3 frames has the single path a-a, although every frame's argmax is "a" (which decodes "a").
+    probs = np.array([[0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1]])
+    np.testing.assert_array_equal(ctc_forced_alignment(np.log(probs), [1, 1]), [1, 0, 1])
+    np.testing.assert_array_equal(ctc_forced_alignment(np.log(probs), []), [0, 0, 0])
+
+
+def test_ctc_forced_alignment_matches_argmax_path_when_it_decodes_to_the_label():
+    rng = np.random.default_rng(5)
+    for label in ["hello", "aab", "x", "lll", ""]:
+        ids = CS.encode(label)[: len(label)]
+        path = peaky_ctc_alignment(ids, 16, rng)
+        assert CS.decode_ctc(path) == label
+        log_probs = np.log(0.02 + np.eye(CS.num_classes)[path])
+        forced = ctc_forced_alignments(log_probs[None], CS.encode_batch([label]))[0]
+        np.testing.assert_array_equal(forced, path)
+        # Random posteriors: the forced path still collapses to the label.
+        noisy = np.log(rng.dirichlet(np.ones(CS.num_classes), size=16))
+        assert CS.decode_ctc(ctc_forced_alignment(noisy, ids)) == label
+
+
+def test_edit_path_keeps_alignment_and_bounds_distance():
+    rng = np.random.default_rng(6)
+    for label in ["hello", "world", "aabb", "abc"] * 25:
+        ids = CS.encode(label)[: len(label)]
+        path = peaky_ctc_alignment(ids, 25, rng)
+        edits = int(rng.integers(4))
+        edited = edit_path(path, rng, edits, CS.num_characters)
+        assert Levenshtein.distance(CS.decode_ctc(edited), label) <= edits
+        if edits == 0:
+            assert CS.decode_ctc(edited) == label
+
+
+def test_aligned_ctc_pairs_metric_matches_levenshtein():
+    gen = RandomStringPairGenerator(CS, SAMPLER, max_edits=3, ctc_frames=25, soft_mix=0.3, ctc_layout="aligned")
+    pred, target = gen.generate(100, np.random.default_rng(7))
+    assert pred.shape == target.shape == (100, 25, 37)
+    a, b = decode_matrices(pred, CS, ctc=True), decode_matrices(target, CS, ctc=True)
+    e = edit_distance_metric(CS, True)(pred, target)
+    np.testing.assert_array_equal(e, [Levenshtein.distance(x, y) for x, y in zip(a, b)])
+    assert set(e.tolist()) >= {0, 1, 2, 3}

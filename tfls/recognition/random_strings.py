@@ -2,8 +2,13 @@
 
 The target is the word, the prediction its copy after random insertions, deletions and substitutions, so
 their Levenshtein distance is spread over 0..max_edits. Matrices follow the recognizer's output layout:
-attention `[max_length + 1, C + 1]` (characters, then EOS in every remaining row) or CTC `[T, C + 1]` (a
-random valid alignment with blanks and repeats).
+attention `[max_length + 1, C + 1]` (characters, then EOS in every remaining row) or CTC `[T, C + 1]`.
+
+CTC has two layouts. "random": target and prediction get independent random alignments, so the embedding
+must also learn to ignore where characters sit. "aligned": the target gets a peaky, roughly evenly spread
+path (as a trained CTC model emits) and the prediction is that same path edited in place, so the pair
+differs only where the strings differ; this matches the local pairs, whose target is the forced alignment
+of the ground truth under the model's own posteriors (`ctc_forced_alignment`).
 """
 
 import Levenshtein
@@ -57,6 +62,152 @@ def one_hot_ctc(labels, charset, num_frames, rng):
     return out
 
 
+def ctc_forced_alignment(log_probs, label_ids):
+    """The most probable CTC path (Viterbi) of `[T, C + 1]` per-frame log-probabilities that collapses to
+    `label_ids`.
+
+    Args:
+      log_probs: float `[T, C + 1]` per-frame log-probabilities (blank = class 0).
+      label_ids: int sequence of class ids (no blanks, no padding).
+
+    Returns:
+      int32 `[T]` path; all blanks for an empty label.
+
+    Raises:
+      ValueError: when the label needs more frames than T.
+    """
+    log_probs = np.asarray(log_probs, np.float64)
+    label_ids = [int(c) for c in label_ids]
+    num_frames = log_probs.shape[0]
+    if not label_ids:
+        return np.zeros([num_frames], np.int32)
+    needed = len(label_ids) + sum(a == b for a, b in zip(label_ids, label_ids[1:]))
+    if needed > num_frames:
+        raise ValueError(f"label of {len(label_ids)} characters needs {needed} CTC frames > {num_frames}")
+    # Extended label: blank, l1, blank, l2, ..., blank. State s may come from s, s - 1, or s - 2 when s is a
+    # character that differs from the character two states back.
+    ext = np.zeros([2 * len(label_ids) + 1], np.int64)
+    ext[1::2] = label_ids
+    num_states = len(ext)
+    skip = np.zeros([num_states], bool)
+    skip[3::2] = ext[3::2] != ext[1:-2:2]
+    score = np.full([num_states], -np.inf)
+    score[:2] = log_probs[0, ext[:2]]
+    back = np.zeros([num_frames, num_states], np.int64)
+    states = np.arange(num_states)
+    for t in range(1, num_frames):
+        stay = score
+        step = np.concatenate([[-np.inf], score[:-1]])
+        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
+        candidates = np.stack([stay, step, jump])
+        best = np.argmax(candidates, axis=0)  # ties keep the earliest option: stay, then step
+        back[t] = states - best
+        score = candidates[best, states] + log_probs[t, ext]
+    state = num_states - 1 if score[-1] >= score[-2] else num_states - 2
+    path = np.zeros([num_frames], np.int32)
+    for t in range(num_frames - 1, -1, -1):
+        path[t] = ext[state]
+        state = back[t, state]
+    return path
+
+
+def ctc_forced_alignments(log_probs, labels):
+    """Batched `ctc_forced_alignment`.
+
+    Args:
+      log_probs: float `[B, T, C + 1]`.
+      labels: int `[B, L + 1]` EOS-padded ids (EOS = 0 ends a label).
+
+    Returns:
+      int32 `[B, T]` paths.
+    """
+    log_probs = np.asarray(log_probs)
+    labels = np.asarray(labels)
+    out = np.zeros(log_probs.shape[:2], np.int32)
+    for i in range(log_probs.shape[0]):
+        row = labels[i]
+        length = int(np.argmax(row == EOS)) if np.any(row == EOS) else len(row)
+        out[i] = ctc_forced_alignment(log_probs[i], row[:length])
+    return out
+
+
+def peaky_ctc_alignment(label_ids, num_frames, rng, widen=0.3):
+    """A CTC path shaped like a trained model's: one- or two-frame spikes spread over the frames in order,
+    blanks elsewhere; the first and last characters may sit on the edge frames.
+
+    Falls back to `ctc_alignment` when the jittered spikes do not fit.
+    """
+    n = len(label_ids)
+    path = np.zeros([num_frames], np.int32)
+    if n == 0:
+        return path
+    slots = (np.arange(n) + rng.uniform(0.0, 1.0, size=n)) * num_frames / n
+    end = -1  # last frame used so far
+    starts = []
+    for i, c in enumerate(label_ids):
+        gap = 2 if i > 0 and label_ids[i - 1] == c else 1
+        start = max(int(slots[i]), end + gap)
+        if start >= num_frames:
+            return ctc_alignment(label_ids, num_frames, rng)
+        starts.append(start)
+        end = start
+    for i, (c, start) in enumerate(zip(label_ids, starts)):
+        path[start] = c
+        limit = starts[i + 1] - (2 if label_ids[i + 1] == c else 1) if i + 1 < n else num_frames - 1
+        if start + 1 <= limit and rng.random() < widen:
+            path[start + 1] = c
+    return path
+
+
+def _runs(path):
+    """`[(start, stop)]` of the non-blank runs of a path."""
+    runs, start = [], None
+    for t, c in enumerate(path):
+        if start is not None and (c != path[start]):
+            runs.append((start, t))
+            start = None
+        if start is None and c != BLANK:
+            start = t
+    if start is not None:
+        runs.append((start, len(path)))
+    return runs
+
+
+def edit_path(path, rng, num_edits, num_characters, jitter=0.2):
+    """Applies `num_edits` random edits to a CTC path in place of its characters: substitute a run's
+    character, blank a run (delete), or put a character on a blank frame (insert); then moves runs by one
+    frame with probability `jitter` (alignment noise that does not change the string).
+
+    The resulting string is at most `num_edits` edits from the original one (an insertion next to an equal
+    character merges with it; exact distances are always computed from the decodings).
+    """
+    path = np.array(path, np.int32)
+    for _ in range(num_edits):
+        runs = _runs(path)
+        blanks = np.flatnonzero(path == BLANK)
+        ops = (["substitute", "delete"] if runs else []) + (["insert"] if len(blanks) else [])
+        if not ops:
+            break
+        op = ops[int(rng.integers(len(ops)))]
+        if op == "insert":
+            path[blanks[int(rng.integers(len(blanks)))]] = 1 + int(rng.integers(num_characters))
+        else:
+            start, stop = runs[int(rng.integers(len(runs)))]
+            path[start:stop] = BLANK if op == "delete" else 1 + int(rng.integers(num_characters))
+    if jitter > 0:
+        for start, stop in _runs(path):
+            if rng.random() >= jitter:
+                continue
+            c = path[start]
+            # Move only into a blank frame whose far side does not hold the same character (no merge).
+            if rng.random() < 0.5:
+                if start > 0 and path[start - 1] == BLANK and (start < 2 or path[start - 2] != c):
+                    path[start - 1], path[stop - 1] = c, BLANK
+            elif stop < len(path) and path[stop] == BLANK and (stop + 1 >= len(path) or path[stop + 1] != c):
+                path[stop], path[start] = c, BLANK
+    return path
+
+
 def soften(z, rng, max_mix):
     """Mixes one-hot rows with random distributions while keeping every argmax (mix < 0.5).
 
@@ -78,14 +229,19 @@ class RandomStringPairGenerator(PairGenerator):
       max_edits: each pair gets a number of edit operations drawn uniformly from 0..max_edits.
       ctc_frames: None for the attention layout, else the number of CTC frames T.
       soft_mix: up to this much probability mass of a predicted row is spread at random (argmax kept).
+      ctc_layout: "aligned" (prediction = the target's path edited in place) or "random" (independent
+        random alignments); see the module docstring.
     """
 
-    def __init__(self, charset, word_sampler, max_edits=4, ctc_frames=None, soft_mix=0.3):
+    def __init__(self, charset, word_sampler, max_edits=4, ctc_frames=None, soft_mix=0.3, ctc_layout="aligned"):
+        if ctc_layout not in ("aligned", "random"):
+            raise ValueError(f"ctc_layout must be 'aligned' or 'random', got {ctc_layout!r}")
         self.charset = charset
         self.word_sampler = word_sampler
         self.max_edits = int(max_edits)
         self.ctc_frames = ctc_frames
         self.soft_mix = float(soft_mix)
+        self.ctc_layout = ctc_layout
         max_len = charset.max_length
         if ctc_frames is not None:
             # A path needs up to 2L - 1 frames; keep every generated string alignable.
@@ -115,8 +271,26 @@ class RandomStringPairGenerator(PairGenerator):
             return one_hot_attention(labels, self.charset)
         return one_hot_ctc(labels, self.charset, int(self.ctc_frames), rng)
 
+    def aligned_ctc_pairs(self, n, rng):
+        """`n` (pred, target) one-hot CTC paths: a peaky target path and a copy edited in place."""
+        frames = int(self.ctc_frames)
+        eye = np.eye(self.charset.num_classes, dtype=np.float32)
+        pred = np.zeros([n, frames, self.charset.num_classes], np.float32)
+        target = np.zeros_like(pred)
+        for i in range(n):
+            label = self.word_sampler.sample(rng)[: self.max_label_length]
+            ids = self.charset.encode(label)[: len(self.charset.normalize(label))]
+            path = peaky_ctc_alignment(ids, frames, rng)
+            edits = int(rng.integers(self.max_edits + 1))
+            target[i] = eye[path]
+            pred[i] = eye[edit_path(path, rng, edits, self.charset.num_characters)]
+        return pred, target
+
     def generate(self, n, rng):
         """`(pred, target)` float32 arrays `[n, *pred_shape]`; pred is softened by up to `soft_mix`."""
+        if self.ctc_frames is not None and self.ctc_layout == "aligned":
+            pred, target = self.aligned_ctc_pairs(n, rng)
+            return soften(pred, rng, self.soft_mix).astype(np.float32), target
         preds, targets = self.sample_strings(n, rng)
         pred = soften(self.encode(preds, rng), rng, self.soft_mix)
         return pred.astype(np.float32), self.encode(targets, rng).astype(np.float32)
@@ -145,4 +319,14 @@ def edit_distance_metric(charset, ctc):
     return metric_fn
 
 
-__all__ = ["EOS", "RandomStringPairGenerator", "edit_distance_metric", "one_hot_attention", "one_hot_ctc"]
+__all__ = [
+    "EOS",
+    "RandomStringPairGenerator",
+    "ctc_forced_alignment",
+    "ctc_forced_alignments",
+    "edit_distance_metric",
+    "edit_path",
+    "one_hot_attention",
+    "one_hot_ctc",
+    "peaky_ctc_alignment",
+]

@@ -12,7 +12,7 @@ from tfls.recognition.charset import Charset, decode_ids_tf
 from tfls.recognition.corpus import WordSampler, frequent_words
 from tfls.recognition.embedding import EditDistanceEmbedding
 from tfls.recognition.metrics import WordMetrics, edit_distances_tf
-from tfls.recognition.random_strings import RandomStringPairGenerator, edit_distance_metric
+from tfls.recognition.random_strings import RandomStringPairGenerator, ctc_forced_alignments, edit_distance_metric
 from tfls.recognition.recognizer import Recognizer
 from tfls.recognition.renderer import WordRenderer
 from tfls.recognition.serving import export_recognizer, predict_text
@@ -189,10 +189,24 @@ class RecognitionTask(Task):
             return tf.reduce_mean(loss)
         return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
 
+    def ctc_targets(self, logits, y):
+        """CTC target paths `[B, T]` for the surrogate: the forced alignment (Viterbi path) of the ground
+        truth under the model's current posteriors, or evenly spread characters (`surrogate.ctc_target`).
+
+        The forced alignment shares the prediction's alignment, so the pair differs only where the text is
+        wrong; it runs in numpy through `tf.py_function` (training and evaluation only, never serving).
+        """
+        if self.config.surrogate.get("ctc_target", "forced") == "even":
+            return ctc_target_paths(y, self.num_frames)
+        log_probs = tf.stop_gradient(tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1))
+        paths = tf.py_function(ctc_forced_alignments, [log_probs, tf.cast(y, tf.int32)], tf.int32)
+        paths.set_shape(log_probs.shape[:2])
+        return paths
+
     def surrogate_pairs(self, outputs, y):
         pred = tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1)
         if self.is_ctc:
-            target_ids = ctc_target_paths(y, self.num_frames)
+            target_ids = self.ctc_targets(outputs, y)
         else:
             target_ids = tf.cast(y, tf.int32)
         target = tf.one_hot(target_ids, self.charset.num_classes)
@@ -209,6 +223,7 @@ class RecognitionTask(Task):
             max_edits=s.max_edits,
             ctc_frames=self.num_frames if self.is_ctc else None,
             soft_mix=s.soft_mix,
+            ctc_layout=s.get("ctc_global_layout", "aligned"),
         )
         metric = edit_distance_metric(self.charset, self.is_ctc)
         return Surrogate(embedding, metric, generator, generator.pred_shape, seed=self.config.seed).build()
