@@ -109,6 +109,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", choices=["str", "det"], required=True)
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", default="", help="explicit seeds, e.g. 1,2 (overrides --seeds)")
+    parser.add_argument("--append", action="store_true", help="add these seeds to the existing JSON output")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--set", action="append", help="config override key=value (repeatable)")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: /tmp/tfls_bench/<task>)")
@@ -129,7 +131,17 @@ def main():
         "command": "python bench/quality.py " + " ".join(os.sys.argv[1:]),
     }
     name = args.output or f"{args.task}_quality.json"
-    for seed in range(args.seeds):
+    seeds = [int(x) for x in args.seed_list.split(",") if x] if args.seed_list else list(range(args.seeds))
+    previous = os.path.join(common.RESULTS_DIR, name)
+    if args.append and os.path.exists(previous):
+        import json
+
+        with open(previous) as f:
+            old = json.load(f)
+        payload["seeds"] = [s for s in old["seeds"] if s["seed"] not in seeds]
+        payload["command"] = old["command"] + " ; " + payload["command"]
+        start -= old.get("wall_time_s", 0.0)
+    for seed in seeds:
         payload["seeds"].append(run_seed(args.task, seed, variants, overrides, root))
         payload["wall_time_s"] = time.time() - start
         common.write_json(name, payload)  # after every seed, so a long run leaves partial results

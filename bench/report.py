@@ -32,6 +32,9 @@ def _ms(values, digits=3):
     m, s = common.mean_std(values)
     if m is None:
         return "n/a"
+    n = sum(v is not None for v in values)
+    if n == 1:
+        return f"{m:.{digits}f} (1 seed)"
     return f"{m:.{digits}f} ± {s:.{digits}f}"
 
 
@@ -44,6 +47,13 @@ def _rel(new, old, mode):
         return None
     change = (new - old) / abs(old) * 100.0
     return change if mode == "max" else -change
+
+
+def _all_variants(seeds):
+    names = []
+    for s in seeds:
+        names += [v for v in s["variants"] if v not in names]
+    return names
 
 
 def quality_section(task, data):
@@ -77,7 +87,7 @@ def quality_section(task, data):
     row("baseline", lambda s: _first_set(s["baseline"]))
     if seeds[0].get("control"):
         row("control (ordinary loss)", lambda s: _first_set(s["control"]) if s.get("control") else None)
-    for variant in seeds[0]["variants"]:
+    for variant in _all_variants(seeds):
         row(variant, lambda s, v=variant: _first_set(s["variants"][v]["metrics"]) if v in s["variants"] else None)
     lines += ["", f"Relative change is of {primary} (positive = better), per seed, then averaged.", ""]
 
@@ -92,7 +102,7 @@ def quality_section(task, data):
         f"| pretrained on global pairs (local = baseline's outputs) | "
         f"{_ms([p.get('approx_l1_global') for p in pre])} | {_ms([p.get('approx_l1_local') for p in pre])} |"
     )
-    for variant in seeds[0]["variants"]:
+    for variant in _all_variants(seeds):
         sur = [s["variants"].get(variant, {}).get("surrogate") or {} for s in seeds]
         lines.append(
             f"| after tuning: {variant} | {_ms([x.get('approx_l1_global') for x in sur])} | "
@@ -110,7 +120,7 @@ def bars_plot(task, data):
 
     seeds = data["seeds"]
     key, label, _ = METRICS[task][1] if task == "str" else METRICS[task][2]
-    names = ["baseline"] + (["control"] if seeds[0].get("control") else []) + list(seeds[0]["variants"])
+    names = ["baseline"] + (["control"] if seeds[0].get("control") else []) + _all_variants(seeds)
 
     def values(name):
         if name == "baseline":
