@@ -6,12 +6,16 @@ Every dataset yields `(image, target)`; `image` is float32 `[S, S, 3]` in [0, 1]
 `image_id` (int32). Non-square images are padded at the bottom and right to a square, then resized.
 """
 
+import logging
+
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
+from tfls import images as images_lib
 from tfls.detection import boxes as box_lib
 from tfls.detection import icdar, scenes
+
+log = logging.getLogger(__name__)
 
 
 def pad_to_square_and_resize(image, size):
@@ -19,7 +23,8 @@ def pad_to_square_and_resize(image, size):
     shape = tf.shape(image)
     side = tf.maximum(shape[0], shape[1])
     padded = tf.pad(image, [[0, side - shape[0]], [0, side - shape[1]], [0, 0]])
-    resized = tf.image.resize(tf.cast(padded, tf.float32) / 255.0, [size, size], antialias=True)
+    # Resize the uint8 image, then scale: no float32 copy of a large original.
+    resized = tf.image.resize(padded, [size, size], antialias=True) / 255.0
     return tf.clip_by_value(resized, 0.0, 1.0), tf.cast(side, tf.float32)
 
 
@@ -137,16 +142,38 @@ def eval_dataset(images, targets, batch_size):
     return ds.map(lambda im, t: (tf.cast(im, tf.float32) / 255.0, t)).batch(batch_size)
 
 
+def _readable(items, stats, decode):
+    """Drops (counting in `stats` and logging) images that cannot be read or exceed `images_lib.MAX_PIXELS`.
+
+    With `decode`, each item gains its uint8 RGB pixels; otherwise only the header is read and a PNG's
+    chunks verified (the training stream decodes per step) and the item's fourth field is None.
+    """
+    out = []
+    for image_id, path, ann in items:
+        try:
+            with images_lib.open_checked(path, name=path) as im:
+                # verify() checks a PNG's chunks without decoding pixels; other formats fail at decode time.
+                rgb = images_lib.pil_to_array(im, 3) if decode else im.verify()
+        except Exception as e:  # PIL raises many types for bad data
+            reason = "image_too_large" if isinstance(e, images_lib.ImageTooLarge) else "corrupt_image"
+            if stats is not None:
+                stats[reason] = stats.get(reason, 0) + 1
+            log.warning("skipping %s: %s", path, e)
+            continue
+        out.append((image_id, path, ann, rgb))
+    if not out:
+        raise icdar.ICDARFormatError(f"no readable image among {len(items)} ICDAR images")
+    return out
+
+
 def icdar_dataset(image_dir, gt_dir, image_size, max_boxes, batch_size, stats=None):
     """An ICDAR 2015 folder (`img_<id>.jpg` + `gt_img_<id>.txt`) as a finite evaluation dataset.
 
     Malformed annotation lines and images without annotations are skipped and counted in `stats`.
     """
-    items = icdar.read_dataset_dir(image_dir, gt_dir, skip_bad=True, stats=stats)
+    items = _readable(icdar.read_dataset_dir(image_dir, gt_dir, skip_bad=True, stats=stats), stats, decode=True)
     images, targets = [], []
-    for image_id, path, ann in items:
-        with Image.open(path) as im:
-            rgb = np.asarray(im.convert("RGB"))
+    for image_id, path, ann, rgb in items:
         resized, side = pad_to_square_and_resize(tf.constant(rgb), image_size)
         t = pack_annotation(ann.quads, ann.dontcare, float(side), max_boxes, stats, path)
         t["side"], t["image_id"] = np.float32(side), np.int32(image_id)
@@ -162,16 +189,15 @@ def icdar_train_dataset(image_dir, gt_dir, image_size, max_boxes, batch_size, se
     Annotations are parsed once (malformed lines skipped and counted in `stats`); images are decoded per
     step, so the folder never has to fit in memory.
     """
-    items = icdar.read_dataset_dir(image_dir, gt_dir, skip_bad=True, stats=stats)
-    paths = [path for _, path, _ in items]
-    packed = [pack_annotation(ann.quads, ann.dontcare, 1.0, max_boxes, stats) for _, _, ann in items]
+    items = _readable(icdar.read_dataset_dir(image_dir, gt_dir, skip_bad=True, stats=stats), stats, decode=False)
+    paths = [path for _, path, _, _ in items]
+    packed = [pack_annotation(ann.quads, ann.dontcare, 1.0, max_boxes, stats) for _, _, ann, _ in items]
     pixel_quads = np.stack([p["quads"] for p in packed])
     flags = {k: np.stack([p[k] for p in packed]) for k in ("valid", "dontcare")}
-    ids = np.array([i for i, _, _ in items], np.int32)
+    ids = np.array([i for i, _, _, _ in items], np.int32)
 
     def load(path, quads, valid, dontcare, image_id):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
+        image = images_lib.decode_checked(tf.io.read_file(path), 3)
         resized, side = pad_to_square_and_resize(image, image_size)
         quads = quads / side
         boxes = tf.where(

@@ -36,25 +36,79 @@ class Annotation:
     dontcare: np.ndarray
 
 
+def _signed_area(quad):
+    """Shoelace area of `[4, 2]` corners; positive when clockwise on screen (y pointing down)."""
+    x, y = quad[:, 0], quad[:, 1]
+    return 0.5 * float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y))
+
+
+def _self_intersecting(quad):
+    def crosses(a, b, c, d):
+        def side(p, q, r):
+            return (q[0] - p[0]) * (r[1] - p[1]) - (q[1] - p[1]) * (r[0] - p[0])
+
+        return side(a, b, c) * side(a, b, d) < 0 and side(c, d, a) * side(c, d, b) < 0
+
+    return crosses(quad[0], quad[1], quad[2], quad[3]) or crosses(quad[1], quad[2], quad[3], quad[0])
+
+
+def normalize_quad(quad):
+    """Clockwise, simple corners of one quadrilateral, and what was done to them.
+
+    Returns:
+      `(quad [4, 2], fix)`: `fix` is None (already clockwise and simple), "counter_clockwise" (the order was
+      reversed, keeping the first corner), "self_intersecting" (the corners were re-sorted clockwise around
+      their centre, keeping the first corner) or "degenerate" (zero area; returned unchanged).
+    """
+    quad = np.asarray(quad, np.float32).reshape(4, 2)
+    fix = None
+    if _self_intersecting(quad):
+        centre = quad.mean(0)
+        angles = np.arctan2(quad[:, 1] - centre[1], quad[:, 0] - centre[0])
+        order = np.argsort(angles, kind="stable")  # increasing angle = clockwise on screen
+        order = np.roll(order, -int(np.flatnonzero(order == 0)[0]))
+        quad, fix = quad[order], "self_intersecting"
+    area = _signed_area(quad)
+    if abs(area) < 1e-6:
+        return quad, "degenerate"
+    if area < 0:
+        quad, fix = quad[[0, 3, 2, 1]], fix or "counter_clockwise"
+    return quad, fix
+
+
 def parse_gt(text, name="<string>", skip_bad=False, stats=None):
     """Parse the content of one `gt_img_<id>.txt`.
+
+    Corners are made clockwise and simple (`normalize_quad`): counter-clockwise and self-intersecting
+    quadrilaterals are reordered, zero-area ones become don't-care (they can never be matched and would give
+    a degenerate training box); each is counted in `stats` under its `fix` name.
 
     Args:
       text: file content (str or bytes; a UTF-8 BOM and CRLF line ends are accepted).
       name: file name used in error messages.
-      skip_bad: skip malformed lines (counted in `stats["skipped"]`) instead of raising.
-      stats: optional dict whose "skipped" count is increased.
+      skip_bad: skip malformed lines (counted in `stats["skipped"]`) instead of raising; bytes that are not
+        UTF-8 are then replaced (U+FFFD in the transcription) and counted in `stats["non_utf8"]`.
+      stats: optional dict of counts.
 
     Returns:
       An `Annotation`.
 
     Raises:
-      ICDARFormatError: a malformed line (fewer than 8 coordinates or a non-numeric one) when not skipping.
+      ICDARFormatError: a malformed line (fewer than 8 coordinates or a non-numeric one) or bytes that are
+        not UTF-8, when not skipping.
     """
+    stats = stats if stats is not None else {}
     if isinstance(text, bytes):
-        text = text.decode("utf-8-sig")
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            line = text.count(b"\n", 0, e.start) + 1
+            if not skip_bad:
+                raise ICDARFormatError(f"{name}: line {line}: not UTF-8 at byte {e.start}: {e.reason}") from None
+            stats["non_utf8"] = stats.get("non_utf8", 0) + 1
+            text = text.decode("utf-8-sig", errors="replace")
     text = text.lstrip("\ufeff")
-    quads, texts = [], []
+    quads, texts, forced_dontcare = [], [], []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
         if not line:
@@ -68,14 +122,18 @@ def parse_gt(text, name="<string>", skip_bad=False, stats=None):
                 raise ValueError("non-finite coordinate")
         except ValueError as e:
             if skip_bad:
-                if stats is not None:
-                    stats["skipped"] = stats.get("skipped", 0) + 1
+                stats["skipped"] = stats.get("skipped", 0) + 1
                 continue
             raise ICDARFormatError(f"{name}: line {number}: {e}: {line[:80]!r}") from None
-        quads.append(np.asarray(coords, np.float32).reshape(4, 2))
+        quad, fix = normalize_quad(coords)
+        if fix is not None:
+            stats[fix] = stats.get(fix, 0) + 1
+        quads.append(quad)
         texts.append(parts[8].strip() if len(parts) > 8 else "")
+        forced_dontcare.append(fix == "degenerate")
     quads = np.asarray(quads, np.float32).reshape(-1, 4, 2)
-    return Annotation(quads, texts, np.array([t == DONT_CARE for t in texts], bool))
+    dontcare = np.array([t == DONT_CARE or f for t, f in zip(texts, forced_dontcare)], bool)
+    return Annotation(quads, texts, dontcare)
 
 
 _ID = re.compile(r"gt_img_(\d+)\.txt$")

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfls import images as images_lib
 from tfls.detection import boxes as box_lib
 from tfls.detection import data as data_lib
 from tfls.detection import detector, icdar, lsiou
@@ -37,15 +38,17 @@ def build_detector(model_cfg, image_size):
     return model
 
 
-def serving_function(model, image_size, score_threshold):
+def serving_function(model, image_size, score_threshold, max_pixels=images_lib.MAX_PIXELS):
     """`serving_default(image_bytes: tf.string [None])` -> boxes `[None, K, 8]` (pixel quads of the original
-    image, ICDAR order), scores `[None, K]`, num_detections `[None]`; padding rows are zero."""
+    image, ICDAR order), scores `[None, K]`, num_detections `[None]`; padding rows are zero.
+
+    Bytes that are not a JPEG/PNG/GIF/BMP image and images over `max_pixels` (read from the header, before
+    decoding) fail the request with `InvalidArgumentError`; an empty batch returns empty outputs."""
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
     def serve(image_bytes):
         def prepare(encoded):
-            image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
-            image.set_shape([None, None, 3])
+            image = images_lib.decode_checked(encoded, 3, max_pixels)
             return data_lib.pad_to_square_and_resize(image, image_size)
 
         images, sides = tf.map_fn(

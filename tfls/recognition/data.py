@@ -4,15 +4,15 @@ Every pipeline yields `(images float32 [B, H, W, C] in [0, 255], labels int32 [B
 encoded with the `Charset` (EOS/blank = 0, EOS-padded).
 """
 
-import io
 import logging
 import os
 
 import lmdb
 import numpy as np
 import tensorflow as tf
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from tfls import images as images_lib
 from tfls.recognition.renderer import render_example
 
 log = logging.getLogger(__name__)
@@ -75,11 +75,16 @@ def lmdb_key(kind, index):
     return f"{kind}-{index:09d}".encode()
 
 
-def decode_image(data, height, width, channels):
-    """Encoded bytes -> uint8 `[height, width, channels]` (resized); raises on undecodable data."""
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-        return np.asarray(img, np.uint8).reshape(height, width, channels)
+def decode_image(data, height, width, channels, max_pixels=images_lib.MAX_PIXELS):
+    """Encoded bytes -> uint8 `[height, width, channels]` (resized; 16-bit scaled, alpha dropped).
+
+    Raises:
+      ValueError: undecodable data, or an image with more than `max_pixels` (refused before decoding).
+    """
+    with images_lib.open_checked(data, max_pixels) as img:
+        array = images_lib.pil_to_array(img, channels)
+    img = Image.fromarray(array[..., 0] if channels == 1 else array).resize((width, height), Image.BILINEAR)
+    return np.asarray(img, np.uint8).reshape(height, width, channels)
 
 
 _ENVIRONMENTS = {}
@@ -159,7 +164,7 @@ class LmdbWordDataset:
             if data is None:
                 raise ValueError("missing image record")
             image = decode_image(data, *self.image_shape)
-        except (UnidentifiedImageError, OSError, ValueError) as e:
+        except Exception as e:  # PIL raises many types for bad data (OSError, SyntaxError, ValueError, ...)
             self.corrupt += 1
             log.warning("LMDB %s: skipping %s (label %r): %s", self.path, lmdb_key("image", index).decode(), label, e)
             return None
@@ -172,12 +177,17 @@ class LmdbWordDataset:
             order = list(self.indices)
             if rng is not None:
                 rng.shuffle(order)
+            yielded = 0
             for index in order:
                 example = self.read(index)
                 if example is not None:
+                    yielded += 1
                     yield example[0], self.charset.encode(example[1])
             if not repeat:
                 return
+            if not yielded:
+                # Repeating would spin forever without producing a batch.
+                raise ValueError(f"LMDB {self.path!r}: none of the {len(order)} usable records has a decodable image")
 
     def dataset(self, shuffle_seed=None, repeat=False):
         """Unbatched tf.data of `(image uint8, label ids)`."""

@@ -16,6 +16,8 @@ import sys
 import lmdb
 from PIL import Image
 
+from tfls.images import MAX_PIXELS
+
 log = logging.getLogger("make_lmdb")
 
 
@@ -47,24 +49,39 @@ def write_lmdb(output, examples, map_size=1 << 34):
     return count
 
 
-def gt_file_examples(gt_file, image_dir=None, stats=None):
+def gt_file_examples(gt_file, image_dir=None, stats=None, max_pixels=MAX_PIXELS):
     """Yields `(bytes, label)` from a `path<TAB>label` file, skipping (and counting in `stats`) bad lines.
+
+    The file is UTF-8 (a byte-order mark and CRLF line ends are accepted). Labels are written as they are:
+    empty, long or out-of-charset labels are the reader's to filter (`LmdbWordDataset` counts them by reason),
+    since the charset is chosen when training, not when writing.
 
     Args:
       gt_file: the ground-truth file; paths are relative to `image_dir` (default: the file's folder).
       image_dir: root of the image paths.
-      stats: dict updated with counts `written`, `malformed_line`, `missing_file`, `corrupt_image`.
+      stats: dict updated with counts `written`, `malformed_line`, `non_utf8_line`, `missing_file`,
+        `corrupt_image`, `image_too_large`.
+      max_pixels: larger images are skipped (the readers would refuse them).
     """
     stats = stats if stats is not None else {}
     image_dir = image_dir or os.path.dirname(os.path.abspath(gt_file))
-    with open(gt_file, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
+
+    def skip(reason, lineno, message, *args):
+        stats[reason] = stats.get(reason, 0) + 1
+        log.warning("%s:%d: " + message, gt_file, lineno, *args)
+
+    with open(gt_file, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                skip("non_utf8_line", lineno, "not UTF-8 (%s): %r", e.reason, raw[:80])
+                continue
             line = line.rstrip("\n").rstrip("\r")
             if not line.strip():
                 continue
             if "\t" not in line:
-                stats["malformed_line"] = stats.get("malformed_line", 0) + 1
-                log.warning("%s:%d: no TAB between path and label: %r", gt_file, lineno, line)
+                skip("malformed_line", lineno, "no TAB between path and label: %r", line)
                 continue
             path, label = line.split("\t", 1)
             full = os.path.join(image_dir, path)
@@ -72,17 +89,18 @@ def gt_file_examples(gt_file, image_dir=None, stats=None):
                 with open(full, "rb") as im:
                     data = im.read()
             except OSError as e:
-                stats["missing_file"] = stats.get("missing_file", 0) + 1
-                log.warning("%s:%d: cannot read %s: %s", gt_file, lineno, full, e)
+                skip("missing_file", lineno, "cannot read %s: %s", full, e)
                 continue
             try:
                 with Image.open(io.BytesIO(data)) as img:
+                    if img.width * img.height > max_pixels:
+                        skip("image_too_large", lineno, "%s has %dx%d pixels (limit %d)", full, *img.size, max_pixels)
+                        continue
                     img.load()
                     if img.width == 0 or img.height == 0:
                         raise ValueError("empty image")
             except Exception as e:  # PIL raises many types for bad data
-                stats["corrupt_image"] = stats.get("corrupt_image", 0) + 1
-                log.warning("%s:%d: undecodable image %s: %s", gt_file, lineno, full, e)
+                skip("corrupt_image", lineno, "undecodable image %s: %s", full, e)
                 continue
             stats["written"] = stats.get("written", 0) + 1
             yield data, label

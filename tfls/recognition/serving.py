@@ -1,12 +1,15 @@
 """The TF Serving export: `serving_default(image_bytes: tf.string[None]) -> {text, confidence}`.
 
 Decoding, grey conversion and resizing happen inside the graph and the graph holds no `tf.py_function`,
-so TF Serving's C++ runtime can run it.
+so TF Serving's C++ runtime can run it. Bytes that are not a JPEG/PNG/GIF/BMP image, and images over
+`tfls.images.MAX_PIXELS` (checked from the header, before decoding), fail the request with
+`InvalidArgumentError`; an empty batch returns empty outputs.
 """
 
 import keras
 import tensorflow as tf
 
+from tfls import images as images_lib
 from tfls.recognition.charset import decode_ids_tf
 
 
@@ -30,12 +33,17 @@ def predict_text(model, images, table):
     return text, confidence
 
 
-def decode_images(image_bytes, height, width, channels):
-    """tf.string `[B]` encoded PNG/JPEG/BMP/GIF -> float32 `[B, height, width, channels]` in [0, 255]."""
+def decode_images(image_bytes, height, width, channels, max_pixels=images_lib.MAX_PIXELS):
+    """tf.string `[B]` encoded PNG/JPEG/BMP/GIF -> float32 `[B, height, width, channels]` in [0, 255].
+
+    Raises (when run):
+      InvalidArgumentError: an element is not an image of those formats or has more than `max_pixels`.
+    """
 
     def one(data):
-        image = tf.io.decode_image(data, channels=channels, expand_animations=False)
-        image = tf.image.resize(tf.cast(image, tf.float32), [height, width], method="bilinear")
+        image = images_lib.decode_checked(data, channels, max_pixels)
+        # Resizing the uint8 image gives the same float32 result without a float copy at full size.
+        image = tf.image.resize(image, [height, width], method="bilinear")
         return tf.ensure_shape(image, [height, width, channels])
 
     return tf.map_fn(one, image_bytes, fn_output_signature=tf.TensorSpec([height, width, channels], tf.float32))
