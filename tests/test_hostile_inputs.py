@@ -394,3 +394,26 @@ def test_header_size_matches_decoded_size_in_graph_and_eagerly():
     for data in NOT_IMAGES.values():
         if not data.startswith(b"\x89PNG"):
             assert [int(v) for v in graph(tf.constant(data))] == [-1, -1]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A non-finite loss at the job level (the tuner's own refusal is tested in test_surrogate_tuner.py)
+
+
+def test_job_stops_with_the_step_and_keeps_finite_weights_when_the_input_turns_infinite(tmp_path):
+    import toy_task
+
+    from tfls import job as job_lib
+
+    class InfiniteFromBatch5(toy_task.ZeroOneTask):
+        # The job draws a fresh stream at each checkpoint boundary (every 10 steps), so batch 5 is step 5.
+        def train_dataset(self, seed, input_context=None):
+            ds = super().train_dataset(seed, input_context).enumerate()
+            return ds.map(lambda i, xy: (tf.where(i >= 5, xy[0] * np.inf, xy[0]), xy[1]))
+
+    config = toy_task.toy_config()
+    job = job_lib.Job(InfiniteFromBatch5(config), config, str(tmp_path))
+    with pytest.raises(job_lib.JobError, match=r"\[train\] stopped between steps 0 and 10: .*non-finite ordinary loss"):
+        job.run(["train"])
+    assert all(np.isfinite(w).all() for w in job.model.get_weights())
+    assert "train" not in job.state["completed"]

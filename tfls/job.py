@@ -261,7 +261,8 @@ class Job:
                     writer.flush()
         except tf.errors.InvalidArgumentError as e:
             if "non-finite" in str(e):
-                first = str(e).splitlines()[0]
+                # In graph mode the first line is only "Graph execution error:"; name the checked quantity.
+                first = next(line.strip() for line in str(e).splitlines() if "non-finite" in line)
                 raise JobError(
                     f"[{stage}] stopped between steps {step} and {step + n}: {first}; no weights were "
                     f"updated with it; the last good checkpoint is step {step}"
