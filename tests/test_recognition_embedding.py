@@ -24,3 +24,17 @@ def test_config_round_trip():
     emb = EditDistanceEmbedding(filters=(8,), kernel_size=5, embedding_dim=3, layer_norm=False)
     clone = EditDistanceEmbedding.from_config(emb.get_config())
     assert (clone.filters, clone.kernel_size, clone.embedding_dim, clone.layer_norm) == ((8,), 5, 3, False)
+
+
+def test_checkpoint_restores_every_weight(tmp_path):
+    # The job saves weights with tf.train.Checkpoint; layers held in plain lists were once left out.
+    emb = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5)
+    z = tf.random.uniform([2, 9, 6])
+    out = emb(z).numpy()
+    path = tf.train.Checkpoint(obj=emb).write(str(tmp_path / "weights"))
+    names = [n for n, _ in tf.train.list_variables(path) if n.startswith("obj/")]
+    assert len(names) == len(emb.variables)
+    clone = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5)
+    clone(z)
+    tf.train.Checkpoint(obj=clone).read(path).assert_consumed()
+    np.testing.assert_allclose(clone(z).numpy(), out, atol=1e-6)

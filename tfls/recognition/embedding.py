@@ -25,19 +25,19 @@ class EditDistanceEmbedding(keras.Model):
         self.kernel_size = int(kernel_size)
         self.embedding_dim = int(embedding_dim)
         self.layer_norm = bool(layer_norm)
-        self.convs = [keras.layers.Conv1D(f, self.kernel_size, padding="same") for f in self.filters]
-        self.norms = [keras.layers.LayerNormalization() for _ in self.filters] if self.layer_norm else []
+        # One Sequential rather than Python lists of layers: tf.train.Checkpoint (the job's weight files)
+        # does not follow Keras 3's tracked lists, so layers held only in a list were never saved.
+        self.body = keras.Sequential(name="body")
+        for f in self.filters:
+            self.body.add(keras.layers.Conv1D(f, self.kernel_size, padding="same"))
+            if self.layer_norm:
+                self.body.add(keras.layers.LayerNormalization())
+            self.body.add(keras.layers.Activation("elu"))
         self.flatten = keras.layers.Flatten()
         self.project = keras.layers.Dense(self.embedding_dim)
 
     def call(self, z):
-        x = z
-        for i, conv in enumerate(self.convs):
-            x = conv(x)
-            if self.layer_norm:
-                x = self.norms[i](x)
-            x = keras.activations.elu(x)
-        return self.project(self.flatten(x))
+        return self.project(self.flatten(self.body(z)))
 
     def get_config(self):
         config = super().get_config()
