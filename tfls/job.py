@@ -28,6 +28,20 @@ MODES = ("all",) + STAGES
 HELD_OUT_SEED = 987_654_321
 
 
+class Weights(tf.Module):
+    """Every variable of a Keras model or layer, by position in `obj.weights`.
+
+    Checkpoints go through this instead of the Keras object itself: `tf.train.Checkpoint` follows Keras 3
+    object tracking, which misses sub-layers a layer keeps in a plain Python list (seen here: 2 of the 8
+    variables of an MLP embedding were saved). Positions are stable for the same config, and restoring
+    asserts that every variable was matched.
+    """
+
+    def __init__(self, obj):
+        super().__init__(name="weights")
+        self.values = {f"w{i:04d}": v for i, v in enumerate(obj.weights)}
+
+
 class JobError(RuntimeError):
     """A job cannot go on; the message says why and what to do."""
 
@@ -192,7 +206,7 @@ class Job:
         os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        tf.train.Checkpoint(obj=obj).write(os.path.join(tmp, "weights"))
+        tf.train.Checkpoint(weights=Weights(obj)).write(os.path.join(tmp, "weights"))
         with open(os.path.join(tmp, "checkpoint"), "w") as f:
             f.write('model_checkpoint_path: "weights"\n')
         old = final + f".old-{os.getpid()}"
@@ -205,7 +219,10 @@ class Job:
         path = tf.train.latest_checkpoint(self._weights_dir(name))
         if path is None:
             raise JobError(f"no {name} weights in {self._weights_dir(name)}: run the stage that makes them first")
-        tf.train.Checkpoint(obj=obj).read(path).assert_existing_objects_matched().expect_partial()
+        try:
+            tf.train.Checkpoint(weights=Weights(obj)).read(path).assert_existing_objects_matched().expect_partial()
+        except (AssertionError, ValueError, tf.errors.NotFoundError) as e:
+            raise JobError(f"{name} weights in {self._weights_dir(name)} do not fit the current model: {e}") from None
 
     # ---- running a stage with fit -----------------------------------------------------------------
     def _dataset(self, stage, step):
@@ -311,7 +328,11 @@ class Job:
                 self.save_weights("baseline", self.model)
 
         self._run_fit(
-            "train", trainer, cfg.steps, {"model": self.model, "optimizer": optimizer, "best": best}, on_boundary
+            "train",
+            trainer,
+            cfg.steps,
+            {"model": Weights(self.model), "optimizer": optimizer, "best": best},
+            on_boundary,
         )
         if not cfg.eval_every:
             self.save_weights("baseline", self.model)
@@ -345,7 +366,7 @@ class Job:
             "pretrain",
             trainer,
             s.pretrain_steps,
-            {"embedding": self.surrogate.embedding, "optimizer": optimizer},
+            {"embedding": Weights(self.surrogate.embedding), "optimizer": optimizer},
             on_boundary,
             counter,
         )
@@ -387,8 +408,8 @@ class Job:
             tuner,
             t.steps,
             {
-                "model": self.model,
-                "embedding": self.surrogate.embedding,
+                "model": Weights(self.model),
+                "embedding": Weights(self.surrogate.embedding),
                 "model_optimizer": model_opt,
                 "surrogate_optimizer": surrogate_opt,
             },
@@ -405,7 +426,7 @@ class Job:
             optimizer = make_optimizer(t.optimizer, t.learning_rate, t.clipnorm)
             trainer = OrdinaryTrainer(self.model, task.forward, task.ordinary_loss)
             trainer.compile(optimizer)
-        self._run_fit("control", trainer, t.steps, {"model": self.model, "optimizer": optimizer})
+        self._run_fit("control", trainer, t.steps, {"model": Weights(self.model), "optimizer": optimizer})
         self.save_weights("control", self.model)
         self._complete("control")
 
