@@ -221,8 +221,16 @@ class Job:
             raise JobError(f"no {name} weights in {self._weights_dir(name)}: run the stage that makes them first")
         try:
             tf.train.Checkpoint(weights=Weights(obj)).read(path).assert_existing_objects_matched().expect_partial()
+            return
         except (AssertionError, ValueError, tf.errors.NotFoundError) as e:
-            raise JobError(f"{name} weights in {self._weights_dir(name)} do not fit the current model: {e}") from None
+            error = e
+        names = {n for n, _ in tf.train.list_variables(path)}
+        if not any(n.startswith("weights/") for n in names) and any(n.startswith("obj/") for n in names):
+            # written by tfls before 0.1.0's per-variable format: the Keras object graph
+            tf.train.Checkpoint(obj=obj).read(path).assert_existing_objects_matched().expect_partial()
+            print(f"[weights] {name}: read an older object-graph checkpoint", flush=True)
+            return
+        raise JobError(f"{name} weights in {self._weights_dir(name)} do not fit the current model: {error}")
 
     # ---- running a stage with fit -----------------------------------------------------------------
     def _dataset(self, stage, step):
