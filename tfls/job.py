@@ -250,7 +250,14 @@ class Job:
         ckpt = tf.train.Checkpoint(step=step_var, **trackables)
         manager = tf.train.CheckpointManager(ckpt, self._write_dir("checkpoints", stage), max_to_keep=2)
         if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).expect_partial()
+            try:
+                ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            except AssertionError as e:
+                raise JobError(
+                    f"[{stage}] checkpoint {manager.latest_checkpoint} does not match this job's model, surrogate "
+                    f"and optimizers ({str(e)[:200]}); delete {os.path.dirname(manager.latest_checkpoint)} to "
+                    "restart the stage"
+                ) from None
             print(f"[{stage}] resuming from step {int(step_var.numpy())} ({manager.latest_checkpoint})", flush=True)
         start = int(step_var.numpy())
         every = [n for n in (cfg.checkpoint_every, getattr(cfg, "eval_every", 0)) if n and n > 0]
