@@ -83,7 +83,7 @@ def get_config():
     s.ctc_global_layout = "aligned"  # aligned: prediction = target path edited in place | random
 
     config.tune.steps = 200
-    config.tune.learning_rate = 3e-5
+    config.tune.learning_rate = 1e-4
     config.tune.ordinary_loss_weight = 0.0
 
     config.data = data_config()

@@ -87,6 +87,32 @@ def test_ctc_forced_alignment_matches_argmax_path_when_it_decodes_to_the_label()
         assert CS.decode_ctc(ctc_forced_alignment(noisy, ids)) == label
 
 
+def test_ctc_forced_alignments_batch_matches_single():
+    rng = np.random.default_rng(8)
+    labels = ["hello", "", "aab", "zz", "world", "a"]
+    log_probs = np.log(rng.dirichlet(np.ones(CS.num_classes), size=(len(labels), 12)))
+    batch = ctc_forced_alignments(log_probs, CS.encode_batch(labels))
+    for row, label, lp in zip(batch, labels, log_probs):
+        np.testing.assert_array_equal(row, ctc_forced_alignment(lp, CS.encode(label)[: len(label)]))
+        assert CS.decode_ctc(row) == label
+
+
+def test_ctc_forced_alignment_against_brute_force():
+    # Every path of 5 frames over {blank, a, b}: the best-scoring one that collapses to the label.
+    import itertools
+
+    rng = np.random.default_rng(9)
+    paths = np.array(list(itertools.product(range(3), repeat=5)))
+    collapsed = ["".join("-ab"[c] for j, c in enumerate(p) if c and (j == 0 or c != p[j - 1])) for p in paths]
+    for label in ["ab", "aa", "a", "aba", "", "bab"]:
+        log_probs = np.log(rng.dirichlet(np.ones(3), size=5))
+        scores = log_probs[np.arange(5), paths].sum(axis=1)
+        candidates = [i for i, c in enumerate(collapsed) if c == label]
+        best = paths[max(candidates, key=lambda i: scores[i])]
+        ids = [" ab".index(c) for c in label]
+        np.testing.assert_array_equal(ctc_forced_alignment(log_probs, ids), best)
+
+
 def test_edit_path_keeps_alignment_and_bounds_distance():
     rng = np.random.default_rng(6)
     for label in ["hello", "world", "aabb", "abc"] * 25:

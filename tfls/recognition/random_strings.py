@@ -76,59 +76,65 @@ def ctc_forced_alignment(log_probs, label_ids):
     Raises:
       ValueError: when the label needs more frames than T.
     """
-    log_probs = np.asarray(log_probs, np.float64)
-    label_ids = [int(c) for c in label_ids]
-    num_frames = log_probs.shape[0]
-    if not label_ids:
-        return np.zeros([num_frames], np.int32)
-    needed = len(label_ids) + sum(a == b for a, b in zip(label_ids, label_ids[1:]))
-    if needed > num_frames:
-        raise ValueError(f"label of {len(label_ids)} characters needs {needed} CTC frames > {num_frames}")
-    # Extended label: blank, l1, blank, l2, ..., blank. State s may come from s, s - 1, or s - 2 when s is a
-    # character that differs from the character two states back.
-    ext = np.zeros([2 * len(label_ids) + 1], np.int64)
-    ext[1::2] = label_ids
-    num_states = len(ext)
-    skip = np.zeros([num_states], bool)
-    skip[3::2] = ext[3::2] != ext[1:-2:2]
-    score = np.full([num_states], -np.inf)
-    score[:2] = log_probs[0, ext[:2]]
-    back = np.zeros([num_frames, num_states], np.int64)
-    states = np.arange(num_states)
-    for t in range(1, num_frames):
-        stay = score
-        step = np.concatenate([[-np.inf], score[:-1]])
-        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
-        candidates = np.stack([stay, step, jump])
-        best = np.argmax(candidates, axis=0)  # ties keep the earliest option: stay, then step
-        back[t] = states - best
-        score = candidates[best, states] + log_probs[t, ext]
-    state = num_states - 1 if score[-1] >= score[-2] else num_states - 2
-    path = np.zeros([num_frames], np.int32)
-    for t in range(num_frames - 1, -1, -1):
-        path[t] = ext[state]
-        state = back[t, state]
-    return path
+    label_ids = np.asarray(label_ids, np.int64).reshape(1, -1)
+    labels = np.concatenate([label_ids, np.zeros([1, 1], np.int64)], axis=1)  # EOS-terminated
+    return ctc_forced_alignments(np.asarray(log_probs)[None], labels)[0]
 
 
 def ctc_forced_alignments(log_probs, labels):
-    """Batched `ctc_forced_alignment`.
+    """Batched CTC forced alignment (see `ctc_forced_alignment`), vectorised over the batch.
 
     Args:
-      log_probs: float `[B, T, C + 1]`.
-      labels: int `[B, L + 1]` EOS-padded ids (EOS = 0 ends a label).
+      log_probs: float `[B, T, C + 1]` per-frame log-probabilities.
+      labels: int `[B, L + 1]` EOS-padded ids (the first EOS = 0 ends a label).
 
     Returns:
       int32 `[B, T]` paths.
+
+    Raises:
+      ValueError: when a label needs more frames than T.
     """
-    log_probs = np.asarray(log_probs)
-    labels = np.asarray(labels)
-    out = np.zeros(log_probs.shape[:2], np.int32)
-    for i in range(log_probs.shape[0]):
-        row = labels[i]
-        length = int(np.argmax(row == EOS)) if np.any(row == EOS) else len(row)
-        out[i] = ctc_forced_alignment(log_probs[i], row[:length])
-    return out
+    log_probs = np.asarray(log_probs, np.float64)
+    labels = np.asarray(labels, np.int64)
+    batch, num_frames = log_probs.shape[:2]
+    ended = np.concatenate([labels == EOS, np.ones([batch, 1], bool)], axis=1)
+    length = np.argmax(ended, axis=1)
+    cols = np.arange(labels.shape[1])[None, :]
+    labels = np.where(cols < length[:, None], labels, BLANK)
+    needed = length + np.sum((labels[:, 1:] == labels[:, :-1]) & (cols[:, 1:] < length[:, None]), axis=1)
+    if np.any(needed > num_frames):
+        raise ValueError(f"a label needs {int(needed.max())} CTC frames > {num_frames}")
+    # Extended labels: blank, l1, blank, l2, ..., blank. State s may come from s, s - 1, or s - 2 when s is
+    # a character that differs from the character two states back.
+    num_states = 2 * labels.shape[1] + 1
+    ext = np.zeros([batch, num_states], np.int64)
+    ext[:, 1::2] = labels
+    valid = np.arange(num_states)[None, :] < 2 * length[:, None] + 1
+    skip = np.zeros([batch, num_states], bool)
+    skip[:, 3::2] = ext[:, 3::2] != ext[:, 1:-2:2]
+    emissions = np.take_along_axis(log_probs, np.broadcast_to(ext[:, None, :], (batch, num_frames, num_states)), 2)
+    emissions = np.where(valid[:, None, :], emissions, -np.inf)
+    score = np.full([batch, num_states], -np.inf)
+    score[:, :2] = emissions[:, 0, :2]
+    back = np.zeros([batch, num_frames, num_states], np.int64)
+    states = np.arange(num_states)
+    pad1 = np.full([batch, 1], -np.inf)
+    for t in range(1, num_frames):
+        step = np.concatenate([pad1, score[:, :-1]], axis=1)
+        jump = np.where(skip, np.concatenate([pad1, pad1, score[:, :-2]], axis=1), -np.inf)
+        candidates = np.stack([score, step, jump])
+        best = np.argmax(candidates, axis=0)  # ties keep the earliest option: stay, then step
+        back[:, t] = states[None, :] - best
+        score = np.take_along_axis(candidates, best[None], 0)[0] + emissions[:, t]
+    rows = np.arange(batch)
+    last = 2 * length
+    before = np.maximum(last - 1, 0)
+    state = np.where((length == 0) | (score[rows, last] >= score[rows, before]), last, before)
+    path = np.zeros([batch, num_frames], np.int32)
+    for t in range(num_frames - 1, -1, -1):
+        path[:, t] = ext[rows, state]
+        state = back[rows, t, state]
+    return path
 
 
 def peaky_ctc_alignment(label_ids, num_frames, rng, widen=0.3):
