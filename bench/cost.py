@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import tempfile
 import time
 
@@ -93,11 +94,11 @@ def serving(task_name, config, runs=50):
     """Latency at batch 1 and throughput at batch 64 of the exported SavedModel (session loader)."""
     import tensorflow as tf
 
-    with tempfile.TemporaryDirectory() as workdir:
-        job = common.make_job(task_name, config, workdir)
-        path = os.path.join(workdir, "export")
-        job.task.export(job.model, path)
-        images = job.task.serving_examples(64)
+    workdir = tempfile.mkdtemp(prefix="tfls_cost_")
+    job = common.make_job(task_name, config, workdir)
+    path = os.path.join(workdir, "export")
+    job.task.export(job.model, path)
+    images = job.task.serving_examples(64)
     graph = tf.Graph()
     with tf.compat.v1.Session(graph=graph) as sess:
         meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
@@ -119,6 +120,7 @@ def serving(task_name, config, runs=50):
         for _ in range(reps):
             sess.run(fetches, {feed_name: batch})
         throughput = reps * len(images) / (time.perf_counter() - t)
+    shutil.rmtree(workdir, ignore_errors=True)
     return {
         "serving_latency_b1_median_ms": float(np.median(lat) * 1000),
         "serving_latency_b1_p95_ms": float(np.percentile(lat, 95) * 1000),
