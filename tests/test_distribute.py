@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import ml_collections
+import numpy as np
 import pytest
 
 from tfls import distribute
@@ -99,3 +100,64 @@ def test_multi_worker_tuner_two_processes(tmp_path):
     assert (tmp_path / "_worker_scratch" / "1" / "checkpoints" / "tune").is_dir()
     assert not (tmp_path / "_worker_scratch" / "0").exists()
     assert json.loads((tmp_path / "state.json").read_text())["completed"] == ["train", "pretrain", "tune"]
+
+
+STR_TINY = [
+    "--config.train.steps=4",
+    "--config.train.eval_every=0",
+    "--config.train.checkpoint_every=2",
+    "--config.train.batch_size=4",
+    "--config.surrogate.pretrain_steps=2",
+    "--config.surrogate.batch_size=8",
+    "--config.surrogate.eval_pairs=16",
+    "--config.tune.steps=2",
+    "--config.data.train_pool=16",
+    "--config.data.eval_size=8",
+    "--config.data.corpus_size=50",
+    "--config.model.channels=(4,4,8,8)",
+    "--config.model.hidden=8",
+    "--config.eval.batch_size=8",
+]
+
+
+def _checkpoint_values(path):
+    import tensorflow as tf
+
+    prefix = tf.train.latest_checkpoint(path)
+    return {
+        name: tf.train.load_variable(prefix, name)
+        for name, _ in tf.train.list_variables(prefix)
+        if name.startswith("weights/")
+    }
+
+
+@pytest.mark.parametrize("task", ["str", "det"])
+def test_multi_worker_tunes_each_task(task, tmp_path):
+    """Both tasks train, pretrain and tune under MultiWorkerMirroredStrategy with two processes."""
+    from test_detection_task import TINY as DET_TINY
+
+    overrides = STR_TINY if task == "str" else DET_TINY
+
+    def command(index):
+        del index
+        return [
+            sys.executable,
+            "-m",
+            "tfls.main",
+            f"--task={task}",
+            f"--workdir={tmp_path}",
+            "--mode=train,pretrain,tune",
+            "--config.distribute=multi_worker",
+            *overrides,
+        ]
+
+    outputs = run_two_workers(command, timeout=240)
+    for code, out in outputs:
+        assert code == 0, out[-3000:]
+    chief = _checkpoint_values(str(tmp_path / "models" / "tuned"))
+    other = _checkpoint_values(str(tmp_path / "_worker_scratch" / "1" / "models" / "tuned"))
+    assert chief and chief.keys() == other.keys()
+    for name in chief:
+        np.testing.assert_allclose(chief[name], other[name], rtol=0, atol=1e-6, err_msg=name)
+    assert (tmp_path / "tensorboard" / "tune").is_dir()
+    assert not (tmp_path / "_worker_scratch" / "1" / "tensorboard").exists()

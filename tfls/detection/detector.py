@@ -14,7 +14,7 @@ ROI_WEIGHTS = (10.0, 10.0, 5.0, 5.0, 2.0, 2.0)
 
 def _conv_bn(x, filters, kernel, stride, name, relu=True):
     x = keras.layers.Conv2D(filters, kernel, stride, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 

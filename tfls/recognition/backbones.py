@@ -9,7 +9,7 @@ import keras
 
 def _conv_bn_relu(x, filters, kernel=3, name=None):
     x = keras.layers.Conv2D(filters, kernel, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
@@ -47,10 +47,10 @@ def _basic_block(x, filters, name):
     shortcut = x
     y = _conv_bn_relu(x, filters, name=f"{name}_a")
     y = keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_b_conv")(y)
-    y = keras.layers.BatchNormalization(name=f"{name}_b_bn")(y)
+    y = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_b_bn")(y)
     if shortcut.shape[-1] != filters:
         shortcut = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{name}_proj")(shortcut)
-        shortcut = keras.layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
+        shortcut = keras.layers.BatchNormalization(synchronized=True, name=f"{name}_proj_bn")(shortcut)
     return keras.layers.ReLU(name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")([y, shortcut]))
 
 

@@ -129,7 +129,7 @@ class TPSTransformer(keras.layers.Layer):
         for f in self.filters:
             layers += [
                 keras.layers.Conv2D(f, 3, padding="same", use_bias=False),
-                keras.layers.BatchNormalization(),
+                keras.layers.BatchNormalization(synchronized=True),
                 keras.layers.ReLU(),
                 keras.layers.MaxPooling2D(2),
             ]
