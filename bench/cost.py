@@ -36,7 +36,7 @@ def _timed_fit(trainer, dataset, steps, warmup):
 def step_times(task_name, config, steps, warmup):
 
     from tfls import job as job_lib
-    from tfls.surrogate import OrdinaryTrainer, SurrogateTuner
+    from tfls.surrogate import OrdinaryTrainer
 
     with tempfile.TemporaryDirectory() as workdir:
         job = common.make_job(task_name, config, workdir)
@@ -45,17 +45,7 @@ def step_times(task_name, config, steps, warmup):
         cached = live.take(4).cache().repeat()
         ordinary = OrdinaryTrainer(job.model, task.forward, task.ordinary_loss)
         ordinary.compile(job_lib.make_optimizer("adam", 1e-4))
-        tuner = SurrogateTuner(
-            job.model,
-            job.surrogate,
-            task.forward,
-            task.surrogate_pairs,
-            inner_steps=s.inner_steps,
-            global_batch_size=s.batch_size,
-            local_weight=s.local_weight,
-            grad_penalty_weight=s.grad_penalty_weight,
-        )
-        tuner.compile(job_lib.make_optimizer("adam", 1e-5), job_lib.make_optimizer("adam", 1e-4))
+        tuner = job.make_tuner(job_lib.make_optimizer("adam", 1e-5), job_lib.make_optimizer("adam", 1e-4))
         out = {}
         out["ordinary_step_s"] = _timed_fit(ordinary, cached, steps, warmup)
         out["tune_step_s"] = _timed_fit(tuner, cached, steps, warmup)

@@ -102,24 +102,6 @@ def test_multi_worker_tuner_two_processes(tmp_path):
     assert json.loads((tmp_path / "state.json").read_text())["completed"] == ["train", "pretrain", "tune"]
 
 
-STR_TINY = [
-    "--config.train.steps=4",
-    "--config.train.eval_every=0",
-    "--config.train.checkpoint_every=2",
-    "--config.train.batch_size=4",
-    "--config.surrogate.pretrain_steps=2",
-    "--config.surrogate.batch_size=8",
-    "--config.surrogate.eval_pairs=16",
-    "--config.tune.steps=2",
-    "--config.data.train_pool=16",
-    "--config.data.eval_size=8",
-    "--config.data.corpus_size=50",
-    "--config.model.channels=(4,4,8,8)",
-    "--config.model.hidden=8",
-    "--config.eval.batch_size=8",
-]
-
-
 def _checkpoint_values(path):
     import tensorflow as tf
 
@@ -135,6 +117,7 @@ def _checkpoint_values(path):
 def test_multi_worker_tunes_each_task(task, tmp_path):
     """Both tasks train, pretrain and tune under MultiWorkerMirroredStrategy with two processes."""
     from test_detection_task import TINY as DET_TINY
+    from test_recognition_task import TINY as STR_TINY
 
     overrides = STR_TINY if task == "str" else DET_TINY
 

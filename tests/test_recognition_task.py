@@ -66,24 +66,26 @@ def test_surrogate_pairs_and_evaluate_agree_with_the_true_metric():
         assert float(task.ordinary_loss(task.forward(model, x, y, training=True), y)) > 0
 
 
+# A tiny STR job (seconds on 2 cores); also used by tests/test_distribute.py.
+TINY = [
+    "--config.train.steps=6",
+    "--config.train.eval_every=3",
+    "--config.train.batch_size=4",
+    "--config.surrogate.pretrain_steps=3",
+    "--config.surrogate.batch_size=8",
+    "--config.surrogate.eval_pairs=16",
+    "--config.tune.steps=2",
+    "--config.data.train_pool=16",
+    "--config.data.eval_size=8",
+    "--config.data.corpus_size=50",
+    "--config.model.channels=(4,4,8,8)",
+    "--config.model.hidden=8",
+    "--config.eval.batch_size=8",
+]
+
+
 def test_main_job_end_to_end_tiny(tmp_path):
-    args = [
-        "--task=str",
-        f"--workdir={tmp_path}",
-        "--config.train.steps=6",
-        "--config.train.eval_every=3",
-        "--config.train.batch_size=4",
-        "--config.surrogate.pretrain_steps=3",
-        "--config.surrogate.batch_size=8",
-        "--config.surrogate.eval_pairs=16",
-        "--config.tune.steps=2",
-        "--config.data.train_pool=16",
-        "--config.data.eval_size=8",
-        "--config.data.corpus_size=50",
-        "--config.model.channels=(4,4,8,8)",
-        "--config.model.hidden=8",
-        "--config.eval.batch_size=8",
-    ]
+    args = ["--task=str", f"--workdir={tmp_path}", *TINY]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run(
         [sys.executable, "-m", "tfls.main", *args], cwd=ROOT, capture_output=True, text=True, env=env, timeout=600

@@ -393,9 +393,27 @@ class Job:
         if tf.train.latest_checkpoint(ckpt_dir) is None:
             self.load_weights("baseline", self.model)
 
-    def stage_tune(self):
+    def make_tuner(self, model_optimizer, surrogate_optimizer):
+        """The compiled `SurrogateTuner` of this job's model and surrogate, set up from the config."""
         s, t = self.config.surrogate, self.config.tune
         task = self.task
+        tuner = SurrogateTuner(
+            self.model,
+            self.surrogate,
+            task.forward,
+            task.surrogate_pairs,
+            task.ordinary_loss,
+            inner_steps=s.inner_steps,
+            local_weight=s.local_weight,
+            ordinary_loss_weight=t.ordinary_loss_weight,
+            update_surrogate=t.update_surrogate,
+            **self._surrogate_kwargs(),
+        )
+        tuner.compile(model_optimizer, surrogate_optimizer)
+        return tuner
+
+    def stage_tune(self):
+        s, t = self.config.surrogate, self.config.tune
         self._start_from_baseline("tune")
         if tf.train.latest_checkpoint(os.path.join(self.workdir, "checkpoints", "tune")) is None:
             if self.has_weights("surrogate_pretrained"):
@@ -405,19 +423,7 @@ class Job:
         with self.strategy.scope():
             model_opt = make_optimizer(t.optimizer, t.learning_rate, t.clipnorm)
             surrogate_opt = make_optimizer(s.optimizer, s.learning_rate)
-            tuner = SurrogateTuner(
-                self.model,
-                self.surrogate,
-                task.forward,
-                task.surrogate_pairs,
-                task.ordinary_loss,
-                inner_steps=s.inner_steps,
-                local_weight=s.local_weight,
-                ordinary_loss_weight=t.ordinary_loss_weight,
-                update_surrogate=t.update_surrogate,
-                **self._surrogate_kwargs(),
-            )
-            tuner.compile(model_opt, surrogate_opt)
+            tuner = self.make_tuner(model_opt, surrogate_opt)
         self._run_fit(
             "tune",
             tuner,
