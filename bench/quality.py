@@ -9,11 +9,19 @@ them, a control (the ordinary loss for `tune.steps` more steps) and each tuning 
 Every model is evaluated on the task's held-out sets; the surrogate's approximation error is measured on
 held-out global pairs and on the tuned model's outputs (local pairs). Run `python bench/report.py` after it
 to regenerate docs/RESULTS.md.
+
+Every sub-run leaves `bench_run.json` (a hash of its whole config and stages, and its results) in its scratch
+folder; `--reuse` takes an identical finished sub-run from there instead of running it again (to add variants
+or seeds to an earlier run), and `--trust-existing` also adopts finished sub-runs from before that stamp.
+Without `--reuse` every sub-run starts afresh.
 """
 
 import argparse
 import ast
+import hashlib
+import json
 import os
+import shutil
 import time
 
 import common
@@ -23,7 +31,9 @@ VARIANTS = {
     "global_only": ({"surrogate.local_weight": 0.0}, True),
     "local_only": ({"surrogate.local_weight": 1.0}, False),  # no pretraining on global pairs either
     "no_grad_penalty": ({"surrogate.grad_penalty_weight": 0.0}, True),
+    "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
 }
+BASE_STAGES = ["train", "pretrain", "evaluate"]
 
 
 def _parse_sets(items):
@@ -37,43 +47,122 @@ def _parse_sets(items):
     return overrides
 
 
-def run_seed(task, seed, variants, overrides, root, control=True):
+def _identity(config, stages):
+    """What a sub-run's results depend on: the config and the stages run (for --reuse). The base (train,
+    pretrain, evaluate) does not read `tune.*`, so tuning experiments from one base share it."""
+    config = {k: v for k, v in config.to_dict().items() if not (k == "tune" and stages == BASE_STAGES)}
+    payload = json.dumps({"config": config, "stages": stages}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def _stamp(workdir, config, stages, results):
+    with open(os.path.join(workdir, "bench_run.json"), "w") as f:
+        json.dump({"identity": _identity(config, stages), "stages": stages, "results": results}, f, default=float)
+
+
+def _reusable(workdir, config, stages, keys, trust_existing):
+    """Results of an earlier identical sub-run in `workdir`, or None (then it is run again).
+
+    A sub-run is reused when its `bench_run.json` was written by the same config and stages. With
+    `trust_existing`, a finished workdir without that stamp (written before the stamp existed) is adopted
+    too, provided its state lists every stage as completed and its results.json holds every key.
+    """
+    stamp = os.path.join(workdir, "bench_run.json")
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            data = json.load(f)
+        if data.get("identity") == _identity(config, stages) and all(k in data["results"] for k in keys):
+            return data["results"]
+        return None
+    if not trust_existing:
+        return None
+    try:
+        with open(os.path.join(workdir, "state.json")) as f:
+            state = json.load(f)
+        with open(os.path.join(workdir, "results.json")) as f:
+            results = json.load(f)
+    except (OSError, ValueError):
+        return None
+    done = [s for s in stages if s not in ("evaluate", "export")]
+    if all(s in state["completed"] for s in done) and all(k in results for k in keys):
+        print(f"[bench] adopting the finished, unstamped run in {workdir} (--trust-existing)", flush=True)
+        return results
+    return None
+
+
+def _keep_base(base_dir, config, reuse, trust_existing):
+    """Whether an existing base workdir may be kept: stamped by this config, or (trusted) unstamped, whose
+    completed stages the job then skips and whose interrupted stage it resumes from its checkpoints."""
+    if not reuse:
+        return False
+    stamp = os.path.join(base_dir, "bench_run.json")
+    if os.path.exists(stamp):
+        with open(stamp) as f:
+            return json.load(f).get("identity") == _identity(config, BASE_STAGES)
+    return trust_existing
+
+
+def _sub_run(task, config, workdir, stages, keys, reuse, trust_existing, fork=None):
+    """Run `stages` in `workdir` (forked from a base first, if `fork` is given) or reuse an identical run."""
+    if reuse:
+        res = _reusable(workdir, config, stages, keys, trust_existing)
+        if res is not None:
+            print(f"[bench] reused {workdir}", flush=True)
+            return res, True
+    if fork:
+        common.fork_workdir(*fork[:2], **fork[2])
+    res = common.run_stages(task, config, workdir, stages)
+    _stamp(workdir, config, stages, res)
+    return res, False
+
+
+def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False):
     base_dir = os.path.join(root, f"seed{seed}", "base")
     config = common.load_config(task, overrides={**overrides, "seed": seed, "export.enabled": False})
+    if os.path.isdir(base_dir) and not _keep_base(base_dir, config, reuse, trust_existing):
+        # Never let the job skip train/pretrain on a base written by another config (its fingerprint covers
+        # only model and data, not train steps or surrogate settings).
+        print(f"[bench] {base_dir}: not reusable for this config (or no --reuse): starting it afresh", flush=True)
+        shutil.rmtree(base_dir)
     t0 = time.time()
-    base = common.run_stages(task, config, base_dir, ["train", "pretrain", "evaluate"])
+    base, reused = _sub_run(task, config, base_dir, BASE_STAGES, ("baseline",), reuse, trust_existing)
     out = {
         "seed": seed,
         "baseline": base["baseline"],
         "pretrained_surrogate": base.get("surrogate"),
-        "train_and_pretrain_s": time.time() - t0,
+        "train_and_pretrain_s": base.get("bench_wall_s") if reused else time.time() - t0,
         "variants": {},
     }
+    reused_runs = ["base"] if reused else []
     if control:
         d = os.path.join(root, f"seed{seed}", "control")
-        common.fork_workdir(base_dir, d, keep=("baseline",), completed=("train",))
+        fork = (base_dir, d, {"keep": ("baseline",), "completed": ("train",)})
         t0 = time.time()
-        res = common.run_stages(task, config, d, ["control", "evaluate"])
+        res, reused = _sub_run(task, config, d, ["control", "evaluate"], ("control",), reuse, trust_existing, fork)
         out["control"] = res["control"]
-        out["control_s"] = time.time() - t0
+        out["control_s"] = res.get("bench_wall_s") if reused else time.time() - t0
+        reused_runs += ["control"] if reused else []
     for name in variants:
         extra, pretrained = VARIANTS[name]
         d = os.path.join(root, f"seed{seed}", name)
         keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
-        common.fork_workdir(base_dir, d, keep=keep, completed=("train", "pretrain") if pretrained else ("train",))
+        fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
         vconfig = common.load_config(task, overrides={**overrides, **extra, "seed": seed, "export.enabled": False})
         t0 = time.time()
-        res = common.run_stages(task, vconfig, d, ["tune", "evaluate"])
+        res, reused = _sub_run(task, vconfig, d, ["tune", "evaluate"], ("tuned",), reuse, trust_existing, fork)
         out["variants"][name] = {
             "metrics": res["tuned"],
             "surrogate": res.get("surrogate"),
             "overrides": extra,
             "pretrained": pretrained,
-            "tune_s": time.time() - t0,
+            "tune_s": res.get("bench_wall_s") if reused else time.time() - t0,
         }
+        reused_runs += [name] if reused else []
         print(f"[bench] seed {seed} {name}: {res['tuned']}", flush=True)
         if seed == 0 and name == "tuned":
             scatter_plot(task, os.path.join(d, "surrogate_pairs.npz"))
+    if reused_runs:
+        out["reused_from_earlier_run"] = reused_runs
     return out
 
 
@@ -114,6 +203,17 @@ def main():
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--set", action="append", help="config override key=value (repeatable)")
     parser.add_argument("--workdir", default=None, help="scratch folder (default: /tmp/tfls_bench/<task>)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse sub-runs (baseline, control, variants) that an earlier run with the same config finished "
+        "in --workdir, instead of running them again",
+    )
+    parser.add_argument(
+        "--trust-existing",
+        action="store_true",
+        help="with --reuse, also adopt finished sub-runs written before runs were stamped with their config",
+    )
     parser.add_argument("--output", default=None, help="JSON name in docs/results (default <task>_quality.json)")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
@@ -134,15 +234,15 @@ def main():
     seeds = [int(x) for x in args.seed_list.split(",") if x] if args.seed_list else list(range(args.seeds))
     previous = os.path.join(common.RESULTS_DIR, name)
     if args.append and os.path.exists(previous):
-        import json
-
         with open(previous) as f:
             old = json.load(f)
         payload["seeds"] = [s for s in old["seeds"] if s["seed"] not in seeds]
         payload["command"] = old["command"] + " ; " + payload["command"]
         start -= old.get("wall_time_s", 0.0)
     for seed in seeds:
-        payload["seeds"].append(run_seed(args.task, seed, variants, overrides, root))
+        payload["seeds"].append(
+            run_seed(args.task, seed, variants, overrides, root, reuse=args.reuse, trust_existing=args.trust_existing)
+        )
         payload["wall_time_s"] = time.time() - start
         common.write_json(name, payload)  # after every seed, so a long run leaves partial results
 

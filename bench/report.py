@@ -90,6 +90,13 @@ def quality_section(task, data):
     for variant in _all_variants(seeds):
         row(variant, lambda s, v=variant: _first_set(s["variants"][v]["metrics"]) if v in s["variants"] else None)
     lines += ["", f"Relative change is of {primary} (positive = better), per seed, then averaged.", ""]
+    described = []
+    for variant in _all_variants(seeds):
+        v = next(s["variants"][variant] for s in seeds if variant in s["variants"])
+        pre = "pretrained surrogate" if v.get("pretrained", True) else "surrogate from scratch"
+        described.append(f"`{variant}`: {pre}, overrides `{v.get('overrides', {})}`")
+    if described:
+        lines += ["Variants (all tune for the same steps as the control): " + "; ".join(described) + ".", ""]
 
     lines += [
         f"### {task.upper()}: approximation quality (mean |e_hat - e|, held-out pairs)",
@@ -182,6 +189,20 @@ def main():
         for extra in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{task}_*.png"))):
             if not extra.endswith("_bars.png"):
                 lines += [f"![{os.path.basename(extra)}](results/{os.path.basename(extra)})", ""]
+        for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{task}_quality_*.json"))):
+            # investigations: the same bench on one seed's base with other tuning settings (--output=...)
+            extra = _load(os.path.basename(path))
+            if not extra or not extra.get("seeds"):
+                continue
+            label = os.path.basename(path)[len(f"{task}_quality_") : -len(".json")]
+            lines += [
+                f"### {task.upper()} investigation: {label}",
+                "",
+                f"Command: `{extra['command']}` (overrides: `{extra['overrides']}`); "
+                f"commit {extra['machine'].get('git_commit')}, {extra['machine'].get('date')}.",
+                "",
+            ]
+            lines += quality_section(task, extra)
     peer = _load("str_peer.json")
     if peer:
         lines += [
