@@ -203,6 +203,25 @@ def main():
                 "",
             ]
             lines += quality_section(task, extra)
+    for task in ("str", "det"):
+        cap = _load(f"{task}_surrogate_capacity.json")
+        if cap and cap.get("rows"):
+            lines += [
+                f"## {task.upper()} surrogate: approximation error against capacity and pretraining length",
+                "",
+                f"Command: `{cap['command']}`; commit {cap['machine'].get('git_commit')}, "
+                f"{cap['machine'].get('date')}. Fresh surrogate pretrained on global pairs from one trained "
+                "baseline; local pairs are that baseline's outputs on the held-out set (never seen in pretraining).",
+                "",
+                "| overrides | embedding parameters | pretrain steps | global pairs | local pairs | wall (s) |",
+                "|---|---|---|---|---|---|",
+            ]
+            for r in cap["rows"]:
+                lines.append(
+                    f"| `{r['overrides'] or 'default'}` | {r.get('embedding_parameters')} | {r['pretrain_steps']} | "
+                    f"{r['approx_l1_global']:.3f} | {r['approx_l1_local']:.3f} | {r['wall_s']:.0f} |"
+                )
+            lines.append("")
     peer = _load("str_peer.json")
     if peer:
         lines += [
