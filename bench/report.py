@@ -241,6 +241,22 @@ def main():
                     f"| {name} | {r['accuracy']:.2f} | {r['total_edit_distance']} | "
                     f"{r['normalized_edit_distance']:.4f} | {r['num_samples']} |"
                 )
+        ours = _load("str_quality.json")
+        if ours and ours.get("seeds"):
+            # the same held-out set (synthetic_val of configs/str.py); mean over the quality bench's seeds
+            seeds = ours["seeds"]
+            rows = [("baseline", lambda s: s["baseline"]), ("control", lambda s: s.get("control"))]
+            rows += [(v, lambda s, v=v: (s["variants"].get(v) or {}).get("metrics")) for v in _all_variants(seeds)]
+            for name, get in rows:
+                got = [get(s)["synthetic_val"] for s in seeds if get(s) and "synthetic_val" in get(s)]
+                if got:
+                    acc = np.mean([g["accuracy"] for g in got])
+                    ted = np.mean([g["total_edit_distance"] for g in got])
+                    ned = np.mean([g["normalized_edit_distance"] for g in got])
+                    lines.append(
+                        f"| tfls {name} (mean of {len(got)} seeds, str_quality.json) | {acc:.2f} | {ted:.1f} | "
+                        f"{ned:.4f} | {got[0]['num_samples']} |"
+                    )
         lines.append("")
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
