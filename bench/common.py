@@ -26,6 +26,8 @@ def load_config(task, name=None, overrides=None):
         *parents, leaf = key.split(".")
         for p in parents:
             node = node[p]
+        if leaf not in node:  # a typo would otherwise add a new key that nothing reads
+            raise KeyError(f"config override {key!r}: configs/{name or task}.py has no such key")
         node[leaf] = value
     return config
 
