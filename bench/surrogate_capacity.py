@@ -46,6 +46,7 @@ def main():
     parser.add_argument("--try", dest="tries", action="append", default=[], help="overrides for one row")
     parser.add_argument("--workdir", default=None, help="scratch folder (default /tmp/tfls_bench/<task>_capacity)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--skip-default", action="store_true", help="no default-config row (e.g. known already)")
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.base, "models", "baseline")):
         parser.error(f"{args.base} holds no trained baseline (models/baseline is missing)")
@@ -57,7 +58,7 @@ def main():
         "command": "python bench/surrogate_capacity.py " + " ".join(os.sys.argv[1:]),
         "rows": [],
     }
-    for i, text in enumerate([""] + args.tries):
+    for i, text in enumerate(([] if args.skip_default else [""]) + args.tries):
         overrides = _parse(text)
         config = common.load_config(args.task, overrides={**overrides, "seed": args.seed, "export.enabled": False})
         d = os.path.join(root, f"row{i}")
