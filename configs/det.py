@@ -88,5 +88,5 @@ def get_config():
     config.eval = ml_collections.ConfigDict()
     config.eval.batch_size = 25
     config.eval.score_threshold = 0.5
-    config.eval.results_dir = ""
+    config.eval.results_dir = ""  # if set: ICDAR res_img_<id>.txt files in <results_dir>/<model>/<eval set>/
     return config

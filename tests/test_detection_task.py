@@ -45,6 +45,7 @@ def _env():
 def finished_job(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("det_job")
     cmd = [sys.executable, "-m", "tfls.main", "--task=det", f"--workdir={workdir}"] + TINY
+    cmd += [f"--config.eval.results_dir={workdir / 'icdar_results'}"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     with open(workdir / "results.json") as f:
@@ -63,6 +64,22 @@ def test_main_job_writes_results(finished_job):
     assert "approx_l1_local" in results["surrogate"]
     assert os.path.isdir(results["export"])
     assert "tuned" in stdout and "baseline" in stdout
+
+
+def test_icdar_result_files_per_model(finished_job):
+    # one folder per model and evaluation set, so the tuned model's evaluation leaves the baseline's files
+    workdir, _, _ = finished_job
+    for model in ("baseline", "control", "tuned"):
+        folder = workdir / "icdar_results" / model / "synthetic_val"
+        if model == "control":
+            assert not folder.exists()  # the default job runs no control stage
+            continue
+        names = sorted(os.listdir(folder))
+        assert len(names) == 4 and all(n.startswith("res_img_") and n.endswith(".txt") for n in names)
+        for name in names:
+            for line in (folder / name).read_text().splitlines():
+                assert len([int(v) for v in line.split(",")]) == 8
+    assert not [n for n in os.listdir(workdir / "icdar_results") if n.startswith("res_img_")]
 
 
 def _image_bytes(width, height):

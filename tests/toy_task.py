@@ -123,7 +123,7 @@ class ZeroOneTask(Task):
     def build_surrogate(self):
         return Surrogate(zero_one_embedding(), zero_one, ConfusionGenerator(), (CLASSES,), seed=self.config.seed)
 
-    def evaluate(self, model, dataset):
+    def evaluate(self, model, dataset, tag=None):
         wrong, total = 0.0, 0
         for x, y in dataset:
             wrong += float(np.sum(zero_one(model(x).numpy(), y.numpy())))

@@ -490,7 +490,7 @@ class Job:
             self.load_weights(name, self.model)
             self.results[name] = {}
             for set_name, ds in eval_sets.items():
-                metrics = task.evaluate(self.model, ds)
+                metrics = task.evaluate(self.model, ds, tag=f"{name}/{set_name}")
                 self.results[name][set_name] = metrics
                 print(
                     f"[evaluate] {name} on {set_name}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in metrics.items()),

@@ -1,6 +1,7 @@
 """DetectionTask: rotated text detection (rotated Faster R-CNN) tuned with the LS-IoU surrogate."""
 
 import io
+import os
 
 import keras
 import numpy as np
@@ -154,9 +155,10 @@ class DetectionTask(Task):
             results.append((box_lib.six_to_quad(boxes[i, : num[i]][keep]) * side[i], scores[i, : num[i]][keep]))
         return results
 
-    def evaluate(self, model, dataset):
+    def evaluate(self, model, dataset, tag=None):
         acc = icdar.ICDARAccumulator()
-        results_dir = self.config.eval.results_dir
+        # ICDAR result files only for the evaluate stage, one folder per model and set (<results_dir>/<tag>)
+        results_dir = os.path.join(self.config.eval.results_dir, tag) if self.config.eval.results_dir and tag else ""
         for x, y in dataset:
             side = y["side"].numpy()
             for i, (quads, _) in enumerate(self.predict_quads(model, x, side)):

@@ -251,7 +251,7 @@ class RecognitionTask(Task):
         )
         return [t.decode() for t in text.numpy()], confidence.numpy()
 
-    def evaluate(self, model, dataset):
+    def evaluate(self, model, dataset, tag=None):
         metrics = WordMetrics()
         run = self._eval_fn(model)
         for x, y in dataset:
