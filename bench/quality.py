@@ -64,8 +64,10 @@ def _reusable(workdir, config, stages, keys, trust_existing):
     """Results of an earlier identical sub-run in `workdir`, or None (then it is run again).
 
     A sub-run is reused when its `bench_run.json` was written by the same config and stages. With
-    `trust_existing`, a finished workdir without that stamp (written before the stamp existed) is adopted
-    too, provided its state lists every stage as completed and its results.json holds every key.
+    `trust_existing`, a finished base (train, pretrain, evaluate: they read no `tune.*` setting) without that
+    stamp (written before the stamp existed) is adopted too, provided its state lists train and pretrain as
+    completed and its results.json holds the baseline's metrics. Unstamped tuning runs are never adopted: their
+    tuning settings are unknown.
     """
     stamp = os.path.join(workdir, "bench_run.json")
     if os.path.exists(stamp):
@@ -74,7 +76,7 @@ def _reusable(workdir, config, stages, keys, trust_existing):
         if data.get("identity") == _identity(config, stages) and all(k in data["results"] for k in keys):
             return data["results"]
         return None
-    if not trust_existing:
+    if not trust_existing or stages != BASE_STAGES:
         return None
     try:
         with open(os.path.join(workdir, "state.json")) as f:
@@ -102,12 +104,18 @@ def _keep_base(base_dir, config, reuse, trust_existing):
     return trust_existing
 
 
+def _run_dir(root, seed, name, tag):
+    return os.path.join(root, f"seed{seed}", f"{name}_{tag}" if tag and name != "base" else name)
+
+
 def _sub_run(task, config, workdir, stages, keys, reuse, trust_existing, fork=None):
     """Run `stages` in `workdir` (forked from a base first, if `fork` is given) or reuse an identical run."""
     if reuse:
         res = _reusable(workdir, config, stages, keys, trust_existing)
         if res is not None:
             print(f"[bench] reused {workdir}", flush=True)
+            if not os.path.exists(os.path.join(workdir, "bench_run.json")):
+                _stamp(workdir, config, stages, res)  # adopted (--trust-existing): vouched for from now on
             return res, True
     if fork:
         common.fork_workdir(*fork[:2], **fork[2])
@@ -116,8 +124,8 @@ def _sub_run(task, config, workdir, stages, keys, reuse, trust_existing, fork=No
     return res, False
 
 
-def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False):
-    base_dir = os.path.join(root, f"seed{seed}", "base")
+def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False, tag=""):
+    base_dir = _run_dir(root, seed, "base", tag)
     config = common.load_config(task, overrides={**overrides, "seed": seed, "export.enabled": False})
     if os.path.isdir(base_dir) and not _keep_base(base_dir, config, reuse, trust_existing):
         # Never let the job skip train/pretrain on a base written by another config (its fingerprint covers
@@ -135,7 +143,7 @@ def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, t
     }
     reused_runs = ["base"] if reused else []
     if control:
-        d = os.path.join(root, f"seed{seed}", "control")
+        d = _run_dir(root, seed, "control", tag)
         fork = (base_dir, d, {"keep": ("baseline",), "completed": ("train",)})
         t0 = time.time()
         res, reused = _sub_run(task, config, d, ["control", "evaluate"], ("control",), reuse, trust_existing, fork)
@@ -144,7 +152,7 @@ def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, t
         reused_runs += ["control"] if reused else []
     for name in variants:
         extra, pretrained = VARIANTS[name]
-        d = os.path.join(root, f"seed{seed}", name)
+        d = _run_dir(root, seed, name, tag)
         keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
         fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
         vconfig = common.load_config(task, overrides={**overrides, **extra, "seed": seed, "export.enabled": False})
@@ -159,7 +167,7 @@ def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, t
         }
         reused_runs += [name] if reused else []
         print(f"[bench] seed {seed} {name}: {res['tuned']}", flush=True)
-        if seed == 0 and name == "tuned":
+        if seed == 0 and name == "tuned" and not tag:
             scatter_plot(task, os.path.join(d, "surrogate_pairs.npz"))
     if reused_runs:
         out["reused_from_earlier_run"] = reused_runs
@@ -214,6 +222,12 @@ def main():
         action="store_true",
         help="with --reuse, also adopt finished sub-runs written before runs were stamped with their config",
     )
+    parser.add_argument(
+        "--tag",
+        default="",
+        help="suffix of the control/variant scratch folders (the base is shared): an investigation with other "
+        "tune.* settings next to the main run, e.g. --tag=lr3e4 --output=str_quality_lr3e4.json --reuse",
+    )
     parser.add_argument("--output", default=None, help="JSON name in docs/results (default <task>_quality.json)")
     args = parser.parse_args()
     variants = [v for v in args.variants.split(",") if v]
@@ -241,7 +255,16 @@ def main():
         start -= old.get("wall_time_s", 0.0)
     for seed in seeds:
         payload["seeds"].append(
-            run_seed(args.task, seed, variants, overrides, root, reuse=args.reuse, trust_existing=args.trust_existing)
+            run_seed(
+                args.task,
+                seed,
+                variants,
+                overrides,
+                root,
+                reuse=args.reuse,
+                trust_existing=args.trust_existing,
+                tag=args.tag,
+            )
         )
         payload["wall_time_s"] = time.time() - start
         common.write_json(name, payload)  # after every seed, so a long run leaves partial results
