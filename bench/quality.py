@@ -124,7 +124,9 @@ def _sub_run(task, config, workdir, stages, keys, reuse, trust_existing, fork=No
     return res, False
 
 
-def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False, tag=""):
+def run_seed(
+    task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False, tag="", tune_overrides=None
+):
     base_dir = _run_dir(root, seed, "base", tag)
     config = common.load_config(task, overrides={**overrides, "seed": seed, "export.enabled": False})
     if os.path.isdir(base_dir) and not _keep_base(base_dir, config, reuse, trust_existing):
@@ -132,6 +134,9 @@ def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, t
         # only model and data, not train steps or surrogate settings).
         print(f"[bench] {base_dir}: not reusable for this config (or no --reuse): starting it afresh", flush=True)
         shutil.rmtree(base_dir)
+    tconfig = common.load_config(
+        task, overrides={**overrides, **(tune_overrides or {}), "seed": seed, "export.enabled": False}
+    )
     t0 = time.time()
     base, reused = _sub_run(task, config, base_dir, BASE_STAGES, ("baseline",), reuse, trust_existing)
     out = {
@@ -146,7 +151,7 @@ def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, t
         d = _run_dir(root, seed, "control", tag)
         fork = (base_dir, d, {"keep": ("baseline",), "completed": ("train",)})
         t0 = time.time()
-        res, reused = _sub_run(task, config, d, ["control", "evaluate"], ("control",), reuse, trust_existing, fork)
+        res, reused = _sub_run(task, tconfig, d, ["control", "evaluate"], ("control",), reuse, trust_existing, fork)
         out["control"] = res["control"]
         out["control_s"] = res.get("bench_wall_s") if reused else time.time() - t0
         reused_runs += ["control"] if reused else []
@@ -155,7 +160,9 @@ def run_seed(task, seed, variants, overrides, root, control=True, reuse=False, t
         d = _run_dir(root, seed, name, tag)
         keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
         fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
-        vconfig = common.load_config(task, overrides={**overrides, **extra, "seed": seed, "export.enabled": False})
+        vconfig = common.load_config(
+            task, overrides={**overrides, **(tune_overrides or {}), **extra, "seed": seed, "export.enabled": False}
+        )
         t0 = time.time()
         res, reused = _sub_run(task, vconfig, d, ["tune", "evaluate"], ("tuned",), reuse, trust_existing, fork)
         out["variants"][name] = {
@@ -210,6 +217,11 @@ def main():
     parser.add_argument("--append", action="store_true", help="add these seeds to the existing JSON output")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--set", action="append", help="config override key=value (repeatable)")
+    parser.add_argument(
+        "--tune-set",
+        action="append",
+        help="override for the control and the variants only, not the base (e.g. surrogate.inner_steps=2)",
+    )
     parser.add_argument("--workdir", default=None, help="scratch folder (default: /tmp/tfls_bench/<task>)")
     parser.add_argument(
         "--reuse",
@@ -241,6 +253,7 @@ def main():
         "task": args.task,
         "machine": common.machine(),
         "overrides": overrides,
+        "tune_overrides": _parse_sets(args.tune_set),
         "seeds": [],
         "command": "python bench/quality.py " + " ".join(os.sys.argv[1:]),
     }
@@ -264,6 +277,7 @@ def main():
                 reuse=args.reuse,
                 trust_existing=args.trust_existing,
                 tag=args.tag,
+                tune_overrides=_parse_sets(args.tune_set),
             )
         )
         payload["wall_time_s"] = time.time() - start

@@ -198,7 +198,8 @@ def main():
             lines += [
                 f"### {task.upper()} investigation: {label}",
                 "",
-                f"Command: `{extra['command']}` (overrides: `{extra['overrides']}`); "
+                f"Command: `{extra['command']}` (overrides: `{extra['overrides']}`, tuning only: "
+                f"`{extra.get('tune_overrides', {})}`); "
                 f"commit {extra['machine'].get('git_commit')}, {extra['machine'].get('date')}.",
                 "",
             ]
