@@ -14,7 +14,7 @@ METRICS = {
     "str": [
         ("accuracy", "word acc. (%)", "max"),
         ("total_edit_distance", "total ED", "min"),
-        ("normalized_edit_distance", "norm. ED", "max"),
+        ("normalized_edit_distance", "1 - norm. ED", "max"),
     ],
     "det": [("precision", "precision", "max"), ("recall", "recall", "max"), ("hmean", "hmean", "max")],
 }
@@ -79,9 +79,11 @@ def quality_section(task, data):
             else None
             for s in seeds
         ]
-        cells = [_ms(values[k], 2 if k != "hmean" and task == "str" else 3) for k, _, _ in metrics]
+        digits = {"accuracy": 2, "total_edit_distance": 1, "normalized_edit_distance": 4}
+        cells = [_ms(values[k], digits.get(k, 3)) for k, _, _ in metrics]
         rb = _ms(rel_b, 1) + " %" if any(v is not None for v in rel_b) and name != "baseline" else ""
-        rc = _ms(rel_c, 1) + " %" if any(v is not None for v in rel_c) and name not in ("baseline", "control") else ""
+        is_ref = name == "baseline" or name.startswith("control")
+        rc = _ms(rel_c, 1) + " %" if any(v is not None for v in rel_c) and not is_ref else ""
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {rb} | {rc} |")
 
     row("baseline", lambda s: _first_set(s["baseline"]))
@@ -232,7 +234,7 @@ def main():
             f"{peer['tesseract']['version']}, `--psm 7`, images upscaled 3x, output case-folded and "
             "filtered to the charset.",
             "",
-            "| system | word acc. (%) | total ED | norm. ED | samples |",
+            "| system | word acc. (%) | total ED | 1 - norm. ED | samples |",
             "|---|---|---|---|---|",
         ]
         for name, value in peer.items():
