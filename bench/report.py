@@ -6,6 +6,7 @@ python bench/report.py
 import glob
 import json
 import os
+import re
 
 import common
 import numpy as np
@@ -220,6 +221,18 @@ def main():
                 "| overrides | embedding parameters | pretrain steps | global pairs | local pairs | wall (s) |",
                 "|---|---|---|---|---|---|",
             ]
+            # a quality-bench base (<root>/seed<N>/base): its default pretrained surrogate is the reference row
+            found = re.search(r"seed(\d+)/base/?$", cap["base"])
+            base_seed = int(found.group(1)) if found else None
+            quality = _load(f"{task}_quality.json")
+            ref = next((s for s in (quality or {}).get("seeds", []) if s["seed"] == base_seed), None)
+            if ref and ref.get("pretrained_surrogate") and not any(not r["overrides"] for r in cap["rows"]):
+                p = ref["pretrained_surrogate"]
+                lines.append(
+                    f"| default (same base, from {task}_quality.json) | default | "
+                    f"{common.load_config(task).surrogate.pretrain_steps} | {p['approx_l1_global']:.3f} | "
+                    f"{p['approx_l1_local']:.3f} | |"
+                )
             for r in cap["rows"]:
                 lines.append(
                     f"| `{r['overrides'] or 'default'}` | {r.get('embedding_parameters')} | {r['pretrain_steps']} | "
