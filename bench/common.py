@@ -32,6 +32,20 @@ def load_config(task, name=None, overrides=None):
     return config
 
 
+def parse_overrides(items):
+    """`["a.b=1", "c=x"]` -> `{"a.b": 1, "c": "x"}` (values as Python literals where they parse, else strings)."""
+    import ast
+
+    overrides = {}
+    for item in items or []:
+        key, value = item.split("=", 1)
+        try:
+            overrides[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[key] = value
+    return overrides
+
+
 def make_job(task_name, config, workdir):
     from tfls import job as job_lib
     from tfls.main import load_task

@@ -41,21 +41,20 @@ SCALING = {
 _POOL = {"str": {"data.train_pool": 256}, "det": {"data.train_pool": 64}}
 
 
-class _StepClock:
-    """Keras callback: wall time of every training step (begin -> end of the batch)."""
+def _step_clock():
+    """A Keras callback that appends the wall time of every training step to the returned list."""
+    import keras
 
-    def __init__(self):
-        import keras
+    durations = []
 
-        class Clock(keras.callbacks.Callback):
-            def on_train_batch_begin(cb, batch, logs=None):
-                cb.start = time.perf_counter()
+    class Clock(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            self.start = time.perf_counter()
 
-            def on_train_batch_end(cb, batch, logs=None):
-                self.durations.append(time.perf_counter() - cb.start)
+        def on_train_batch_end(self, batch, logs=None):
+            durations.append(time.perf_counter() - self.start)
 
-        self.durations = []
-        self.callback = Clock()
+    return Clock(), durations
 
 
 def _timed_fit(trainer, dataset, steps, warmup):
@@ -65,9 +64,9 @@ def _timed_fit(trainer, dataset, steps, warmup):
     start-up and shut-down cost (iterator, callbacks, final logs: ~1-4 s here), which would otherwise be
     spread over the steps and dominate short measurements."""
     trainer.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
-    clock = _StepClock()
-    trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock.callback])
-    return float(np.median(clock.durations))
+    clock, durations = _step_clock()
+    trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+    return float(np.median(durations))
 
 
 def step_times(task_name, config, steps, warmup):

@@ -17,7 +17,6 @@ Without `--reuse` every sub-run starts afresh.
 """
 
 import argparse
-import ast
 import hashlib
 import json
 import os
@@ -34,17 +33,6 @@ VARIANTS = {
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
 }
 BASE_STAGES = ["train", "pretrain", "evaluate"]
-
-
-def _parse_sets(items):
-    overrides = {}
-    for item in items or []:
-        key, value = item.split("=", 1)
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
-    return overrides
 
 
 def _identity(config, stages):
@@ -127,16 +115,18 @@ def _sub_run(task, config, workdir, stages, keys, reuse, trust_existing, fork=No
 def run_seed(
     task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False, tag="", tune_overrides=None
 ):
+    def load(*extra):
+        merged = {k: v for d in (overrides, *extra) for k, v in d.items()}
+        return common.load_config(task, overrides={**merged, "seed": seed, "export.enabled": False})
+
     base_dir = _run_dir(root, seed, "base", tag)
-    config = common.load_config(task, overrides={**overrides, "seed": seed, "export.enabled": False})
+    config = load()
     if os.path.isdir(base_dir) and not _keep_base(base_dir, config, reuse, trust_existing):
         # Never let the job skip train/pretrain on a base written by another config (its fingerprint covers
         # only model and data, not train steps or surrogate settings).
         print(f"[bench] {base_dir}: not reusable for this config (or no --reuse): starting it afresh", flush=True)
         shutil.rmtree(base_dir)
-    tconfig = common.load_config(
-        task, overrides={**overrides, **(tune_overrides or {}), "seed": seed, "export.enabled": False}
-    )
+    tconfig = load(tune_overrides or {})
     t0 = time.time()
     base, reused = _sub_run(task, config, base_dir, BASE_STAGES, ("baseline",), reuse, trust_existing)
     out = {
@@ -160,9 +150,7 @@ def run_seed(
         d = _run_dir(root, seed, name, tag)
         keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
         fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
-        vconfig = common.load_config(
-            task, overrides={**overrides, **(tune_overrides or {}), **extra, "seed": seed, "export.enabled": False}
-        )
+        vconfig = load(tune_overrides or {}, extra)
         t0 = time.time()
         res, reused = _sub_run(task, vconfig, d, ["tune", "evaluate"], ("tuned",), reuse, trust_existing, fork)
         out["variants"][name] = {
@@ -246,14 +234,15 @@ def main():
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
-    overrides = _parse_sets(args.set)
+    overrides = common.parse_overrides(args.set)
+    tune_overrides = common.parse_overrides(args.tune_set)
     root = args.workdir or os.path.join("/tmp", "tfls_bench", args.task)
     start = time.time()
     payload = {
         "task": args.task,
         "machine": common.machine(),
         "overrides": overrides,
-        "tune_overrides": _parse_sets(args.tune_set),
+        "tune_overrides": tune_overrides,
         "seeds": [],
         "command": "python bench/quality.py " + " ".join(os.sys.argv[1:]),
     }
@@ -277,7 +266,7 @@ def main():
                 reuse=args.reuse,
                 trust_existing=args.trust_existing,
                 tag=args.tag,
-                tune_overrides=_parse_sets(args.tune_set),
+                tune_overrides=tune_overrides,
             )
         )
         payload["wall_time_s"] = time.time() - start

@@ -13,22 +13,10 @@ it. Use it when the approximation error misses its aim, to see whether steps or 
 """
 
 import argparse
-import ast
 import os
 import time
 
 import common
-
-
-def _parse(text):
-    overrides = {}
-    for item in text.split():
-        key, value = item.split("=", 1)
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
-    return overrides
 
 
 def _embedding_parameters(task_name, config):
@@ -59,7 +47,7 @@ def main():
         "rows": [],
     }
     for i, text in enumerate(([] if args.skip_default else [""]) + args.tries):
-        overrides = _parse(text)
+        overrides = common.parse_overrides(text.split())
         config = common.load_config(args.task, overrides={**overrides, "seed": args.seed, "export.enabled": False})
         d = os.path.join(root, f"row{i}")
         common.fork_workdir(args.base, d, keep=("baseline",), completed=("train",))
