@@ -25,7 +25,7 @@ def main():
     results = job.run(job_lib.parse_mode(mode, config))
     print(job_lib.summary_table(results), flush=True)
     digest = hashlib.sha256(b"".join(v.numpy().tobytes() for v in job.model.weights)).hexdigest()
-    print(f"WEIGHTS {job.chief} {digest}", flush=True)
+    print(f"WEIGHTS {job.workdir.chief} {digest}", flush=True)
 
 
 if __name__ == "__main__":

@@ -355,7 +355,25 @@ def exports(tmp_path_factory):
     config.model.max_detections = 8
     task = DetectionTask(config)
     task.export(task.build_model(), str(root / "det"))
-    return {name: tf.saved_model.load(str(root / name)).signatures["serving_default"] for name in ("str", "det")}
+    loaded = {name: tf.saved_model.load(str(root / name)).signatures["serving_default"] for name in ("str", "det")}
+    loaded["paths"] = {name: str(root / name) for name in ("str", "det")}
+    return loaded
+
+
+# Runs the export's serving_default through the TF1 session-based loader (the one TF Serving's C++ loader
+# mirrors) on an empty batch, and prints each output's shape and dtype.
+SESSION_EMPTY_BATCH = """
+import sys
+import tensorflow as tf
+tf.compat.v1.disable_eager_execution()
+with tf.compat.v1.Session(graph=tf.Graph()) as sess:
+    meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], sys.argv[1])
+    sig = meta.signature_def["serving_default"]
+    names = sorted(sig.outputs)
+    values = sess.run([sig.outputs[n].name for n in names], {sig.inputs["image_bytes"].name: []})
+    for n, v in zip(names, values):
+        print("OUT", n, tuple(v.shape), v.dtype)
+"""
 
 
 @pytest.mark.parametrize("name", ["str", "det"])
@@ -366,6 +384,28 @@ def test_serving_odd_images_and_empty_batch(exports, name):
     assert first.shape[0] == len(ODD_IMAGES)
     empty = fn(image_bytes=tf.constant([], tf.string))
     assert all(v.shape[0] == 0 for v in empty.values()), {k: v.shape for k, v in empty.items()}
+    # same declared trailing shapes and dtypes as a real answer
+    assert {k: (v.shape[1:], v.dtype) for k, v in empty.items()} == {k: (v.shape[1:], v.dtype) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("name", ["str", "det"])
+def test_serving_empty_batch_in_the_session_based_loader(exports, name):
+    import subprocess
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run(
+        [sys.executable, "-c", SESSION_EMPTY_BATCH, exports["paths"][name]],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shapes = {line.split()[1]: line.split(" ", 2)[2] for line in proc.stdout.splitlines() if line.startswith("OUT")}
+    expected = {"text": "(0,) object", "confidence": "(0,) float32"}
+    if name == "det":
+        expected = {"boxes": "(0, 8, 8) float32", "scores": "(0, 8) float32", "num_detections": "(0,) int32"}
+    assert shapes == expected
 
 
 @pytest.mark.parametrize("name", ["str", "det"])

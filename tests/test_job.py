@@ -21,10 +21,11 @@ ROOT = os.path.dirname(HERE)
 
 def test_parse_mode():
     config = toy_task.toy_config()
-    assert job_lib.parse_mode("all", config) == ["train", "pretrain", "tune", "evaluate", "export"]
+    # the control runs by default: the honest comparison is part of every job
+    assert job_lib.parse_mode("all", config) == ["train", "pretrain", "tune", "control", "evaluate", "export"]
     assert job_lib.parse_mode("tune,train", config) == ["train", "tune"]
-    config.tune.run_control = True
-    assert "control" in job_lib.parse_mode("all", config)
+    config.tune.run_control = False
+    assert "control" not in job_lib.parse_mode("all", config)
     with pytest.raises(job_lib.JobError, match="unknown stage"):
         job_lib.parse_mode("train,fly", config)
 
@@ -44,12 +45,56 @@ def test_all_stages_write_results_weights_and_export(tmp_path):
     assert tf.saved_model.load(on_disk["export"]) is not None
     # the baseline checkpoint is the best evaluated one, and it is what the tuned model started from
     assert results["baseline"]["heldout"]["accuracy"] > 0.5
-    assert job_lib.summary_table(results).count("heldout") == 3
+    table = job_lib.summary_table(results, ["accuracy"])
+    assert "val (selection only)" in table and results["validation_set"] == "val"
+    row = next(line.split() for line in table.splitlines() if line.startswith("heldout"))
+    base, ctrl, tuned = (results[m]["heldout"]["accuracy"] for m in ("baseline", "control", "tuned"))
+    assert row[2:5] == [f"{base:.4f}", f"{ctrl:.4f}", f"{tuned:.4f}"]
+    assert row[5] == f"{100 * (tuned - base) / base:+.1f}%" and row[6] == f"{100 * (tuned - ctrl) / ctrl:+.1f}%"
     assert not [p for p in os.listdir(os.path.dirname(on_disk["export"])) if p.startswith(".tmp")]
 
     # a second run in the same workdir skips finished training stages
     again = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
     assert again.state["completed"][:3] == ["train", "pretrain", "tune"]
+
+
+def test_baseline_is_selected_on_the_validation_set_only(tmp_path):
+    config = toy_task.toy_config()
+    seen = []
+
+    class Recording(toy_task.ZeroOneTask):
+        def evaluate(self, model, dataset, tag=None):
+            seen.append((tag, dataset is self._sets["val"]))
+            return super().evaluate(model, dataset, tag)
+
+        def eval_datasets(self):
+            self._sets = super().eval_datasets()
+            return self._sets
+
+    job_lib.Job(Recording(config), config, str(tmp_path)).run(["train"])
+    # train.eval_every=30 of 60 steps: two selections, both on `val`
+    assert seen == [(None, True), (None, True)]
+
+
+def test_init_from_takes_a_baseline_instead_of_training(tmp_path):
+    config = toy_task.toy_config()
+    first = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "a"))
+    first.run(["train"])
+    config.train.init_from = str(tmp_path / "a" / "models" / "baseline")
+    second = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "b"))
+    second.run(["train"])
+    assert second.results["baseline_from"] == config.train.init_from
+    assert not (tmp_path / "b" / "checkpoints" / "train").exists()
+    second.load_weights("baseline", second.model)
+    for a, b in zip(first.model.weights, second.model.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_warmup_cosine_schedule_by_hand():
+    schedule = job_lib.WarmupCosine(1.0, steps=110, warmup_steps=10, final_ratio=0.1)
+    values = [float(schedule(s)) for s in (0, 4, 9, 10, 60, 110, 200)]
+    # warm-up (s + 1) / 10; then 0.1 + 0.9 * (1 + cos(pi * (s - 10) / 100)) / 2
+    np.testing.assert_allclose(values, [0.1, 0.5, 1.0, 1.0, 0.55, 0.1, 0.1], atol=1e-6)
 
 
 def test_incompatible_workdir_is_refused(tmp_path):
@@ -116,7 +161,7 @@ def test_tensorboard_scalars_are_written(tmp_path):
             for event in tf.compat.v1.train.summary_iterator(str(event_file)):
                 for value in event.summary.value:
                     tags.setdefault(stage, set()).add(value.tag)
-    assert {"loss", "val/heldout/accuracy"} <= tags["train"]
+    assert {"loss", "val/val/accuracy"} <= tags["train"]
     assert "approx_global" in tags["pretrain"]
     assert {"surrogate_loss", "true_metric", "approx_global", "approx_local", "grad_norm"} <= tags["tune"]
 

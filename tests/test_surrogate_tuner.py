@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import toy_task
 
-from tfls.surrogate import SurrogatePretrainer, SurrogateTuner
+from tfls.surrogate import OrdinaryTrainer, SurrogatePretrainer, SurrogateTuner
 
 
 def _snapshot(variables):
@@ -86,18 +86,86 @@ def test_third_metric_pretrain_and_tune():
     assert after > max(before, 0.8)
 
 
-def test_nan_loss_stops_before_update():
+@tf.custom_gradient
+def _nan_gradient(x):
+    """Identity forward, NaN backward: a finite loss whose gradients are NaN on every CPU and kernel."""
+
+    def grad(dy):
+        return dy * np.nan
+
+    return tf.identity(x), grad
+
+
+def _toy_tuner(pairs_fn=None, embedding_wrapper=None, **kwargs):
     task = toy_task.ZeroOneTask(toy_task.toy_config())
-    model, surrogate = task.build_model(), task.build_surrogate().build()
-
-    def nan_pairs(outputs, y):
-        return outputs * np.nan, y, tf.ones(tf.shape(y)[:1])
-
-    tuner = SurrogateTuner(model, surrogate, task.forward, nan_pairs, global_batch_size=8)
+    model, surrogate = task.build_model(), task.build_surrogate()
+    if embedding_wrapper is not None:
+        surrogate.embedding = embedding_wrapper(surrogate.embedding)
+    surrogate.build()
+    tuner = SurrogateTuner(
+        model, surrogate, task.forward, pairs_fn or task.surrogate_pairs, global_batch_size=8, **kwargs
+    )
     tuner.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1))
-    theta0 = _snapshot(model.trainable_variables)
+    return task, model, surrogate, tuner
+
+
+def test_nan_loss_stops_before_update():
+    def nan_weight_pairs(outputs, y):
+        # NaN pair weights make the loss NaN whatever the activations do with NaN inputs
+        return outputs, y, tf.fill(tf.shape(y)[:1], np.nan)
+
+    task, model, surrogate, tuner = _toy_tuner(nan_weight_pairs)
+    theta0, phi0 = _snapshot(model.trainable_variables), _snapshot(surrogate.trainable_variables)
     with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite"):
         tuner.fit(task.train_dataset(0), steps_per_epoch=1, epochs=1, verbose=0)
+    assert not _changed(theta0, model.trainable_variables)
+    assert not _changed(phi0, surrogate.trainable_variables)
+
+
+def test_finite_loss_with_nan_model_gradients_stops_before_update():
+    def nan_gradient_pairs(outputs, y):
+        return _nan_gradient(outputs), y, tf.ones(tf.shape(y)[:1])
+
+    task, model, _, tuner = _toy_tuner(nan_gradient_pairs)
+    theta0 = _snapshot(model.trainable_variables)
+    x, y = next(iter(task.train_dataset(0)))
+    assert np.isfinite(task.ordinary_loss(model(x), y).numpy())
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"non-finite model gradients[\s\S]*at step[\s\S]*1"):
+        tuner.fit(task.train_dataset(0), steps_per_epoch=1, epochs=1, verbose=0)
+    assert not _changed(theta0, model.trainable_variables)
+
+
+def test_nan_surrogate_gradients_stop_before_update():
+    def wrap(embedding):
+        return keras.Sequential([embedding, keras.layers.Lambda(_nan_gradient)])
+
+    # no gradient penalty: its inner gradient would pass through the NaN backward and make the loss NaN
+    task, model, surrogate, tuner = _toy_tuner(embedding_wrapper=wrap, grad_penalty_weight=0.0)
+    theta0, phi0 = _snapshot(model.trainable_variables), _snapshot(surrogate.trainable_variables)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite surrogate gradients"):
+        tuner.fit(task.train_dataset(0), steps_per_epoch=1, epochs=1, verbose=0)
+    assert not _changed(theta0, model.trainable_variables)
+    assert not _changed(phi0, surrogate.trainable_variables)
+
+    pretrainer = SurrogatePretrainer(surrogate, global_batch_size=8, grad_penalty_weight=0.0)
+    pretrainer.compile(keras.optimizers.SGD(0.1))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite surrogate gradients"):
+        pretrainer.fit(tf.data.Dataset.from_tensors(0.0).repeat(), steps_per_epoch=1, epochs=1, verbose=0)
+    assert not _changed(phi0, surrogate.trainable_variables)
+
+
+def test_ordinary_trainer_nan_gradients_stop_before_update():
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    model = task.build_model()
+
+    def forward(model, x, y, training):
+        return _nan_gradient(model(x, training=training))
+
+    trainer = OrdinaryTrainer(model, forward, task.ordinary_loss)
+    trainer.compile(keras.optimizers.SGD(0.1))
+    theta0 = _snapshot(model.trainable_variables)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="non-finite model gradients"):
+        trainer.fit(task.train_dataset(0), steps_per_epoch=1, epochs=1, verbose=0)
     assert not _changed(theta0, model.trainable_variables)
 
 

@@ -72,6 +72,7 @@ class ZeroOneTask(Task):
     name = "toy"
     primary_metric = "accuracy"
     primary_metric_mode = "max"
+    validation_set = "val"
 
     def __init__(self, config):
         super().__init__(config)
@@ -95,8 +96,11 @@ class ZeroOneTask(Task):
         return tf.data.Dataset.from_generator(gen, output_signature=spec)
 
     def eval_datasets(self):
-        x, y = self._batch(np.random.default_rng(999), self.config.data.eval_size)
-        return {"heldout": tf.data.Dataset.from_tensor_slices((x, y)).batch(16)}
+        sets = {}
+        for seed, name in ((999, "val"), (1999, "heldout")):
+            x, y = self._batch(np.random.default_rng(seed), self.config.data.eval_size)
+            sets[name] = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+        return sets
 
     def build_model(self):
         model = keras.Sequential(

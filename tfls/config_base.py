@@ -20,6 +20,10 @@ def base_config():
     config.train.optimizer = "adam"  # adam | adadelta | sgd
     config.train.learning_rate = 1e-3
     config.train.clipnorm = 5.0
+    config.train.schedule = "constant"  # constant | cosine (linear warm-up, then cosine decay)
+    config.train.warmup_steps = 0
+    config.train.final_learning_rate_ratio = 0.02  # cosine: the last step's rate, as a share of learning_rate
+    config.train.init_from = ""  # a weights folder (e.g. weights/<name> or <workdir>/models/baseline): no training
     config.train.eval_every = 500  # validation (and best-checkpoint selection) every N steps; 0 = only at end
     config.train.checkpoint_every = 200
     config.train.log_every = 50
@@ -36,6 +40,7 @@ def base_config():
     # configs/det.py uses 0.001.
     config.surrogate.grad_penalty_weight = 0.1
     config.surrogate.robust_threshold = 0.0  # FEDS ramp; <= 0 is off
+    config.surrogate.grad_penalty_every = 1  # k: lazy gradient penalty on every k-th phi update, weight x k
     config.surrogate.eval_pairs = 512  # held-out global pairs for the approximation error
 
     config.tune = ml_collections.ConfigDict()
@@ -45,7 +50,7 @@ def base_config():
     config.tune.clipnorm = 5.0
     config.tune.ordinary_loss_weight = 0.0
     config.tune.update_surrogate = True
-    config.tune.run_control = False  # also tune with the ordinary loss for the same steps (a control)
+    config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)
 
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True

@@ -121,3 +121,18 @@ def pil_to_array(img, channels):
         img = Image.fromarray(np.clip(np.asarray(img), 0, 255).astype(np.uint8), "L")
     img = img.convert("L" if channels == 1 else "RGB")
     return np.asarray(img, np.uint8).reshape(img.height, img.width, channels)
+
+
+def unless_empty(image_bytes, run, empty):
+    """`run()` on a non-empty batch of encoded images, `empty()` on an empty one, in the graph.
+
+    The network never sees a zero-sized batch: whether a kernel accepts one depends on the CPU and on
+    oneDNN (seen here: BatchNorm's fused kernel fails on `[0, H, W, C]` with oneDNN on, passes with it off).
+    Both branches must return the same structure and dtypes.
+
+    Args:
+      image_bytes: tf.string `[B]`.
+      run: callable returning the outputs for a non-empty batch.
+      empty: callable returning outputs of the declared shapes with batch dimension 0.
+    """
+    return tf.cond(tf.equal(tf.size(image_bytes), 0), empty, run)

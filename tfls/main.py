@@ -1,94 +1,137 @@
-"""Command line: `python -m tfls.main --task=str|det [--config=configs/x.py] [--workdir=...] [--mode=...]`."""
+"""Command line: `python -m tfls.main --task=str|det|package.module:Class [--config=FILE] [--config.a.b=value]
+[--workdir=DIR] [--mode=STAGES] [--verbose]`.
 
-import importlib
+A failure a user can fix is one line `tfls: error: ...` and exit status 2 (`--verbose` adds the traceback).
+"""
+
 import os
 import sys
+import traceback
 
 from absl import app, flags
 from ml_collections import config_flags
 
-TASKS = {
-    "str": ("tfls.recognition.task", "RecognitionTask", "configs/str.py"),
-    "det": ("tfls.detection.task", "DetectionTask", "configs/det.py"),
-}
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
 FLAGS = flags.FLAGS
-flags.DEFINE_string("task", "str", "Task to run: one of " + ", ".join(TASKS))
+flags.DEFINE_string(
+    "task", None, "str, det, or a Task class as package.module:Class (default: the config's `task` key, else str)."
+)
 flags.DEFINE_string(
     "workdir", None, "Checkpoints, TensorBoard logs, weights, exports and results.json (default: workdir/<task>)."
 )
 flags.DEFINE_string(
     "mode", "all", "Stages: all, or a comma-separated list of train, pretrain, tune, control, evaluate, export."
 )
+flags.DEFINE_bool("verbose", False, "Print the traceback of an error.")
 config_flags.DEFINE_config_file(
     "config",
     None,
-    "ml_collections config file (default: configs/<task>.py); override fields with --config.a.b=value.",
+    "ml_collections config file (default: the task's own); override fields with --config.a.b=value.",
     lock_config=True,
 )
 
 
+def _flag_value(argv, name):
+    for i, a in enumerate(argv):
+        if a.startswith(f"--{name}="):
+            return a.split("=", 1)[1]
+        if a == f"--{name}" and i + 1 < len(argv):
+            return argv[i + 1]
+    return None
+
+
 def _default_config_argv(argv):
-    """Insert `--config=configs/<task>.py` when no config was given, so overrides still apply."""
+    """Insert `--config=<the task's default config>` when no config was given, so overrides still apply."""
+    from tfls import registry
+
     if any(a == "--config" or a.startswith("--config=") for a in argv):
         return argv
-    task = "str"
-    for i, a in enumerate(argv):
-        if a.startswith("--task="):
-            task = a.split("=", 1)[1]
-        elif a == "--task" and i + 1 < len(argv):
-            task = argv[i + 1]
-    if task not in TASKS:
-        return argv
-    return [argv[0], f"--config={os.path.join(_ROOT, TASKS[task][2])}"] + argv[1:]
+    cls = registry.task_class(_flag_value(argv, "task") or "str")
+    path = registry.default_config_path(cls)
+    if path is None:
+        raise registry.TaskNotFound(f"task {cls.__name__} has no default config: give --config=FILE")
+    return [argv[0], f"--config={path}"] + argv[1:]
 
 
-def load_task(name, config):
-    """Instantiate the task registered under `name`."""
-    if name not in TASKS:
-        raise app.UsageError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
-    module, cls, _ = TASKS[name]
-    return getattr(importlib.import_module(module), cls)(config)
+def _one_line(error):
+    """An exception as one line: its type when it is not one of ours, and the first meaningful line of text
+    (TensorFlow's graph errors start with "Graph execution error:" and a stack)."""
+    from tfls.configuration import ConfigError
+    from tfls.job import JobError
+    from tfls.registry import TaskNotFound
+
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    useful = [
+        line for line in lines if not line.startswith(("Graph execution error", "Detected at node", "File ", "[["))
+    ]
+    text = (useful or lines or [""])[-1 if useful and "Graph execution" in str(error) else 0]
+    if not isinstance(error, ConfigError | JobError | TaskNotFound | FileNotFoundError | ValueError):
+        text = f"{type(error).__name__}: {text}"
+    return text[:600]
+
+
+def _task_spec(config):
+    return FLAGS.task or (config.get("task") if hasattr(config, "get") else None) or "str"
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    from tfls import configuration, registry
     from tfls import job as job_lib
 
-    if FLAGS.task not in TASKS:
-        raise app.UsageError(f"unknown task {FLAGS.task!r}; known tasks: {', '.join(sorted(TASKS))}")
     config = FLAGS.config
-    workdir = FLAGS.workdir or os.path.join("workdir", FLAGS.task)
     try:
+        spec = _task_spec(config)
+        cls = registry.task_class(spec)
+        configuration.validate(config, cls)
         stages = job_lib.parse_mode(FLAGS.mode, config)
-        task = load_task(FLAGS.task, config)
+        workdir = FLAGS.workdir or os.path.join("workdir", cls.name)
+        task = cls(config)
         job = job_lib.Job(task, config, workdir)
         print(
-            f"tfls: task={FLAGS.task} stages={','.join(stages)} workdir={job.workdir} "
+            f"tfls: task={spec} stages={','.join(stages)} workdir={job.workdir.path} "
             f"replicas={job.strategy.num_replicas_in_sync}",
             flush=True,
         )
         results = job.run(stages)
-    except job_lib.JobError as e:
-        print(f"tfls: error: {e}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        print("tfls: interrupted; rerun the same command to resume from the last checkpoint", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure a user sees is one line unless --verbose
+        if FLAGS.verbose:
+            traceback.print_exc()
+        print(f"tfls: error: {_one_line(e)}", file=sys.stderr, flush=True)
         return 2
-    print("\n" + job_lib.summary_table(results))
+    print("\n" + job_lib.summary_table(results, list(cls.reported_metrics())))
     if "surrogate" in results:
         s = results["surrogate"]
         print(
             "surrogate approximation |e_hat - e|: global "
             + f"{s.get('approx_l1_global', float('nan')):.4f}, local {s.get('approx_l1_local', float('nan')):.4f}"
         )
-    print(f"wall time {results['wall_time_s']:.1f} s; results in {os.path.join(job.workdir, 'results.json')}")
+    print(f"wall time {results['wall_time_s']:.1f} s; results in {job.workdir.results_path}")
     return 0
+
+
+def _parse_flags(argv):
+    """absl's flag parsing with its errors (an unknown config key, a value of the wrong type) as one line."""
+    try:
+        return FLAGS(argv)
+    except flags.Error as e:
+        print(f"tfls: error: {str(e).splitlines()[0] if str(e) else e}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def run():
     """Console-script entry point (`tfls`)."""
-    sys.argv = _default_config_argv(sys.argv)
-    app.run(main)
+    try:
+        sys.argv = _default_config_argv(sys.argv)
+    except Exception as e:  # noqa: BLE001
+        if "--verbose" in sys.argv:
+            traceback.print_exc()
+        print(f"tfls: error: {_one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    app.run(main, flags_parser=_parse_flags)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,36 @@ class Task(abc.ABC):
     """
 
     name: str = "task"
+    #: the metric that selects checkpoints and heads the comparison (a key of `evaluate`'s dict)
+    primary_metric: str = ""
+    #: "max" when higher is better, "min" when lower is better
+    primary_metric_mode: str = "max"
+    #: metrics the comparison tables show, `{name: "max" | "min"}`; empty = just the primary metric
+    report_metrics: dict = {}
+    #: the evaluation set that selects checkpoints; it is never reported as a test set
+    validation_set: str = "val"
+    #: the config file `--task=<this task>` uses when no `--config` is given (relative to the repository)
+    default_config: str = ""
 
     def __init__(self, config):
         self.config = config
+
+    @classmethod
+    def reported_metrics(cls):
+        """`{name: mode}` of the metrics the tables compare, the primary one first."""
+        metrics = {cls.primary_metric: cls.primary_metric_mode}
+        metrics.update(cls.report_metrics or {})
+        return metrics
+
+    @classmethod
+    def validate_config(cls, config):
+        """Task-specific config checks, before anything runs.
+
+        Returns:
+          A list of `(key, value, what is allowed)` problems; empty when the config is fine.
+        """
+        del config
+        return []
 
     @abc.abstractmethod
     def train_dataset(self, seed, input_context=None):

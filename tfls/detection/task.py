@@ -46,8 +46,7 @@ def serving_function(model, image_size, score_threshold, max_pixels=images_lib.M
     Bytes that are not a JPEG/PNG/GIF/BMP image and images over `max_pixels` (read from the header, before
     decoding) fail the request with `InvalidArgumentError`; an empty batch returns empty outputs."""
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
-    def serve(image_bytes):
+    def detect(image_bytes):
         def prepare(encoded):
             image = images_lib.decode_checked(encoded, 3, max_pixels)
             return data_lib.pad_to_square_and_resize(image, image_size)
@@ -63,7 +62,16 @@ def serving_function(model, image_size, score_threshold, max_pixels=images_lib.M
         k = tf.shape(quads)[1]
         quads = tf.where(keep[..., None], tf.reshape(quads, [-1, k, 8]), 0.0)
         scores = tf.where(keep, out["scores"], 0.0)
-        return {"boxes": quads, "scores": scores, "num_detections": tf.reduce_sum(tf.cast(keep, tf.int32), 1)}
+        return quads, scores, tf.reduce_sum(tf.cast(keep, tf.int32), 1)
+
+    def nothing():
+        k = model.max_detections
+        return tf.zeros([0, k, 8], tf.float32), tf.zeros([0, k], tf.float32), tf.zeros([0], tf.int32)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="image_bytes")])
+    def serve(image_bytes):
+        quads, scores, num = images_lib.unless_empty(image_bytes, lambda: detect(image_bytes), nothing)
+        return {"boxes": quads, "scores": scores, "num_detections": num}
 
     return serve
 
@@ -74,6 +82,30 @@ class DetectionTask(Task):
     name = "det"
     primary_metric = "hmean"
     primary_metric_mode = "max"
+    report_metrics = {"precision": "max", "recall": "max"}
+    validation_set = "val"
+    default_config = "configs/det.py"
+
+    @classmethod
+    def validate_config(cls, config):
+        from tfls.configuration import check_float, check_int, check_paths
+
+        problems = [
+            check_int(config, "data.image_size", 32),
+            check_int(config, "data.train_pool", 1),
+            check_int(config, "data.eval_size", 1),
+            check_int(config, "data.max_boxes", 1),
+            check_float(config, "data.dontcare_prob", 0.0, 1.0),
+            check_paths(config, "data.icdar_train_image_dir"),
+            check_paths(config, "data.icdar_train_gt_dir"),
+            check_paths(config, "data.icdar_image_dir"),
+            check_paths(config, "data.icdar_gt_dir"),
+            check_int(config, "model.max_detections", 1),
+            check_float(config, "model.det_nms_iou", 0.0, 1.0),
+            check_float(config, "eval.score_threshold", 0.0, 1.0),
+            check_int(config, "eval.batch_size", 1),
+        ]
+        return [p for p in problems if p is not None]
 
     def __init__(self, config):
         super().__init__(config)
@@ -107,8 +139,10 @@ class DetectionTask(Task):
 
     def eval_datasets(self):
         d, e = self.config.data, self.config.eval
-        images, targets = self._pool("val", d.eval_size, d.seed + 100_003)
-        sets = {"synthetic_val": data_lib.eval_dataset(images, targets, e.batch_size)}
+        sets = {}
+        for offset, name in ((100_003, "val"), (200_003, "test")):
+            images, targets = self._pool(name, d.eval_size, d.seed + offset)
+            sets[name] = data_lib.eval_dataset(images, targets, e.batch_size)
         if d.icdar_image_dir:
             sets["icdar2015"] = data_lib.icdar_dataset(
                 d.icdar_image_dir, d.icdar_gt_dir or None, d.image_size, d.icdar_max_boxes, e.batch_size, self.stats

@@ -62,9 +62,16 @@ def export_recognizer(model, charset, path):
     archive = keras.export.ExportArchive()
     archive.track(model)
 
-    def serve(image_bytes):
+    def read(image_bytes):
         images = decode_images(image_bytes, height, width, channels)
-        text, confidence = predict_text(model, images, table)
+        return predict_text(model, images, table)
+
+    def serve(image_bytes):
+        text, confidence = images_lib.unless_empty(
+            image_bytes,
+            lambda: read(image_bytes),
+            lambda: (tf.zeros([0], tf.string), tf.zeros([0], tf.float32)),
+        )
         return {"text": tf.identity(text, name="text"), "confidence": tf.identity(confidence, name="confidence")}
 
     archive.add_endpoint(

@@ -22,6 +22,30 @@ def _checked(value, name):
     return tf.debugging.check_numerics(value, f"non-finite {name}")
 
 
+def _checked_gradients(grads, name, step):
+    """Gradients that are safe to apply: stop the step when their global norm is NaN or Inf.
+
+    A finite loss can still have non-finite gradients (an activation that maps NaN to 0 in the forward pass
+    but not in the backward one, a custom op, a `tf.where` whose other branch is NaN); checking the loss
+    alone would let them reach the weights. The error names the quantity and the optimizer's step.
+
+    Args:
+      grads: list of gradients (None entries allowed).
+      name: what the gradients belong to, for the error message.
+      step: the optimizer's `iterations` variable (the step about to be applied).
+
+    Returns:
+      `(grads, global_norm)`, the gradients depending on the check so no update can run before it.
+    """
+    present = [g for g in grads if g is not None]
+    norm = tf.linalg.global_norm(present) if present else tf.constant(0.0)
+    check = tf.debugging.Assert(
+        tf.math.is_finite(norm), [f"non-finite {name} (global norm", norm, ") at step", step + 1], summarize=3
+    )
+    with tf.control_dependencies([check]):
+        return [None if g is None else tf.identity(g) for g in grads], tf.identity(norm)
+
+
 def _step_logs(metrics):
     """Metric results of a train step. Under MultiWorkerMirroredStrategy, Keras 3.15 reduces step outputs
     with a mean over axis 0, so scalars are returned as shape [1] there (the reduction gives a scalar)."""
@@ -56,7 +80,18 @@ class _SurrogateFitting:
         approx = losses.approximation_loss(e_hat, e, weight)
         penalty = tf.constant(0.0)
         if self.grad_penalty_weight > 0:
-            penalty = losses.gradient_penalty(self.surrogate.distance, pred, target, weight)
+            every = int(getattr(self, "grad_penalty_every", 1))
+            if every <= 1:
+                penalty = losses.gradient_penalty(self.surrogate.distance, pred, target, weight)
+            else:
+                # Lazy regularisation: the penalty's double backward on every k-th phi step only, k times as
+                # heavy, so its expected contribution stays the same.
+                due = tf.equal(self.surrogate_optimizer.iterations % every, 0)
+                penalty = tf.cond(
+                    due,
+                    lambda: float(every) * losses.gradient_penalty(self.surrogate.distance, pred, target, weight),
+                    lambda: tf.constant(0.0),
+                )
         return approx, penalty
 
     def _surrogate_step(self, local=None):
@@ -77,6 +112,7 @@ class _SurrogateFitting:
             loss = _checked(loss, "surrogate loss")
             scaled = loss / _num_replicas()
         grads = tape.gradient(scaled, variables)
+        grads, _ = _checked_gradients(grads, "surrogate gradients", self.surrogate_optimizer.iterations)
         self.surrogate_optimizer.apply_gradients(zip(grads, variables))
         return loss, approx_g, approx_l
 
@@ -97,6 +133,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
       robust_threshold: FEDS ramp threshold on `|e_hat - e|` (<= 0: off).
       ordinary_loss_weight: weight of the ordinary loss in the model's objective.
       update_surrogate: False freezes phi during tuning (an ablation).
+      grad_penalty_every: k; the gradient penalty on every k-th phi update only, weighted k times (lazy).
     """
 
     def __init__(
@@ -113,6 +150,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         robust_threshold=0.0,
         ordinary_loss_weight=0.0,
         update_surrogate=True,
+        grad_penalty_every=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -129,6 +167,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         self.robust_threshold = float(robust_threshold)
         self.ordinary_loss_weight = float(ordinary_loss_weight)
         self.update_surrogate = bool(update_surrogate)
+        self.grad_penalty_every = int(grad_penalty_every)
         self.surrogate_loss_tracker = keras.metrics.Mean(name="surrogate_loss")
         self.true_metric_tracker = keras.metrics.Mean(name="true_metric")
         self.approx_global_tracker = keras.metrics.Mean(name="approx_global")
@@ -183,6 +222,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
             loss = _checked(loss, "model loss (surrogate distance)")
             scaled = loss / _num_replicas()
         grads = model_tape.gradient(scaled, model_vars)
+        grads, grad_norm = _checked_gradients(grads, "model gradients", self.model_optimizer.iterations)
         self.model_optimizer.apply_gradients(zip(grads, model_vars))
 
         self.surrogate_loss_tracker.update_state(surrogate_loss)
@@ -190,7 +230,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         self.approx_global_tracker.update_state(approx_g)
         self.approx_local_tracker.update_state(approx_l)
         self.phi_loss_tracker.update_state(phi_loss)
-        self.grad_norm_tracker.update_state(tf.linalg.global_norm([g for g in grads if g is not None]))
+        self.grad_norm_tracker.update_state(grad_norm)
         return _step_logs(self.metrics)
 
     def true_metric_fn(self, pred, target):
@@ -205,10 +245,20 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
       global_batch_size: global pairs per step.
       grad_penalty_weight: lambda of the gradient-quality loss.
       robust_threshold: FEDS ramp threshold (<= 0: off).
+      grad_penalty_every: k of the lazy gradient penalty (1: every step).
     """
 
-    def __init__(self, surrogate, global_batch_size=64, grad_penalty_weight=0.1, robust_threshold=0.0, **kwargs):
+    def __init__(
+        self,
+        surrogate,
+        global_batch_size=64,
+        grad_penalty_weight=0.1,
+        robust_threshold=0.0,
+        grad_penalty_every=1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        self.grad_penalty_every = int(grad_penalty_every)
         self.surrogate = surrogate
         self.embedding = surrogate.embedding
         self.global_batch_size = int(global_batch_size)
@@ -277,7 +327,8 @@ class OrdinaryTrainer(_PreBuilt, keras.Model):
             loss = _checked(self.loss_fn(outputs, y), "ordinary loss")
             scaled = loss / _num_replicas()
         grads = tape.gradient(scaled, variables)
+        grads, grad_norm = _checked_gradients(grads, "model gradients", self.model_optimizer.iterations)
         self.model_optimizer.apply_gradients(zip(grads, variables))
         self.loss_tracker.update_state(loss)
-        self.grad_norm_tracker.update_state(tf.linalg.global_norm([g for g in grads if g is not None]))
+        self.grad_norm_tracker.update_state(grad_norm)
         return _step_logs(self.metrics)

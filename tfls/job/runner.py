@@ -1,0 +1,218 @@
+"""`Job`: one task's job in one workdir, built from a config; runs the stages it is asked for, in order."""
+
+import math
+import os
+import time
+
+import keras
+import tensorflow as tf
+
+from tfls import distribute
+from tfls.job import stages as stages_lib
+from tfls.job import weights as weights_lib
+from tfls.job.workdir import JobError, Workdir
+from tfls.surrogate import SurrogateTuner
+
+STAGES = stages_lib.STAGES
+MODES = ("all",) + STAGES
+
+
+def parse_mode(mode, config):
+    """Stages named by `--mode` ('all' or a comma-separated list), in job order."""
+    names = [m.strip() for m in mode.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODES]
+    if unknown or not names:
+        raise JobError(f"--mode={mode!r}: unknown stage(s) {unknown}; choose from {', '.join(MODES)}")
+    if "all" in names:
+        names = [s for s in STAGES if s != "control" or config.tune.run_control]
+    return [s for s in STAGES if s in names]
+
+
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup_steps`, then a cosine decay to `peak * final_ratio` at `steps`."""
+
+    def __init__(self, peak, steps, warmup_steps=0, final_ratio=0.0):
+        self.peak = float(peak)
+        self.steps = int(steps)
+        self.warmup_steps = int(warmup_steps)
+        self.final_ratio = float(final_ratio)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        warm = float(max(self.warmup_steps, 1))
+        warmup = self.peak * tf.minimum(1.0, (step + 1.0) / warm)
+        span = float(max(self.steps - self.warmup_steps, 1))
+        progress = tf.clip_by_value((step - self.warmup_steps) / span, 0.0, 1.0)
+        cosine = self.final_ratio + (1.0 - self.final_ratio) * 0.5 * (1.0 + tf.cos(math.pi * progress))
+        return tf.where(step < self.warmup_steps, warmup, self.peak * cosine)
+
+    def get_config(self):
+        return {
+            "peak": self.peak,
+            "steps": self.steps,
+            "warmup_steps": self.warmup_steps,
+            "final_ratio": self.final_ratio,
+        }
+
+
+def _fmt_change(new, old):
+    if old in (None, 0) or new is None:
+        return "-"
+    return f"{100.0 * (new - old) / abs(old):+.1f}%"
+
+
+def summary_table(results, report_metrics=None):
+    """Plain-text comparison: per evaluation set and reported metric, baseline, control and tuned side by side
+    with tuned's relative change against each; the validation set is marked as used for selection.
+
+    Args:
+      results: the job's results dict.
+      report_metrics: names of the metrics to compare (default: every metric the baseline has).
+    """
+    models = [m for m in ("baseline", "control", "tuned") if results.get(m)]
+    if not models:
+        return "(no evaluation results)"
+    validation = results.get("validation_set")
+    rows = [["set", "metric"] + models + ["tuned vs baseline", "tuned vs control"]]
+    for set_name, first in results[models[0]].items():
+        label = f"{set_name} (selection only)" if set_name == validation else set_name
+        for metric in report_metrics or list(first):
+            values = [results[m].get(set_name, {}).get(metric) for m in models]
+            if all(v is None for v in values):
+                continue
+            by = dict(zip(models, values))
+            rows.append(
+                [label, metric]
+                + [fmt_value(v) for v in values]
+                + [_fmt_change(by.get("tuned"), by.get("baseline")), _fmt_change(by.get("tuned"), by.get("control"))]
+            )
+    width = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(width[i]) for i, c in enumerate(r)).rstrip() for r in rows)
+
+
+def fmt_value(value):
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+class Job:
+    """One task's job in one workdir.
+
+    Args:
+      task: a `tfls.task.Task`.
+      config: its `ml_collections.ConfigDict`.
+      workdir: folder for checkpoints, logs, weights, exports and results.
+    """
+
+    def __init__(self, task, config, workdir):
+        self.task = task
+        self.config = config
+        self.strategy = distribute.build_strategy(config)
+        chief, worker = distribute.is_chief(self.strategy), distribute.worker_index(self.strategy)
+        self.workdir = Workdir(workdir, task.name, config, chief, worker)
+        keras.utils.set_random_seed(config.seed)  # same initial weights for the same seed (and on resume)
+        with self.strategy.scope():
+            self.model = task.build_model()
+            self.surrogate = task.build_surrogate()
+            self.surrogate.build()
+        self.surrogate.reseed(config.seed * 1000 + 1 + worker)
+        self._eval_sets = None
+
+    @property
+    def results(self):
+        return self.workdir.results
+
+    @property
+    def state(self):
+        return self.workdir.state
+
+    # ---- weights handed between stages ------------------------------------------------------------
+    def has_weights(self, name):
+        return weights_lib.has_weights(self.workdir.weights_dir(name))
+
+    def save_weights(self, name, obj):
+        weights_lib.save_weights(self.workdir.weights_dir(name), obj)
+
+    def load_weights(self, name, obj):
+        weights_lib.load_weights(self.workdir.weights_dir(name), obj, f"{name} weights")
+
+    # ---- what the stages share ---------------------------------------------------------------------
+    def dataset(self, stage, step):
+        """The training stream of `stage` from `step` on: a seed per (job seed, stage, step, worker)."""
+        worker = self.workdir.worker
+        seed = (self.config.seed * 7919 + STAGES.index(stage) * 104729 + step * 31 + worker) % (2**31 - 1)
+        dataset = self.task.train_dataset(seed)
+        if self.strategy.extended._in_multi_worker_mode():
+            # Each worker draws its own stream (seeded by worker index) instead of sharding one stream.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+            dataset = dataset.with_options(options)
+        return dataset
+
+    def validation_set(self):
+        """`(name, dataset)` of the set that selects checkpoints: the task's `validation_set`."""
+        if self._eval_sets is None:
+            self._eval_sets = self.task.eval_datasets()
+        name = self.task.validation_set
+        if name not in self._eval_sets:
+            raise JobError(
+                f"task {self.task.name!r} selects checkpoints on its {name!r} set, but its evaluation sets are "
+                f"{sorted(self._eval_sets)}"
+            )
+        return name, self._eval_sets[name]
+
+    def learning_rate_schedule(self):
+        """The training learning rate: constant, or warm-up then cosine decay (`train.schedule`)."""
+        cfg = self.config.train
+        if cfg.get("schedule", "constant") == "cosine":
+            return WarmupCosine(cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.final_learning_rate_ratio)
+        return cfg.learning_rate
+
+    def make_tuner(self, model_optimizer, surrogate_optimizer):
+        """The compiled `SurrogateTuner` of this job's model and surrogate, set up from the config."""
+        s, t = self.config.surrogate, self.config.tune
+        tuner = SurrogateTuner(
+            self.model,
+            self.surrogate,
+            self.task.forward,
+            self.task.surrogate_pairs,
+            self.task.ordinary_loss,
+            inner_steps=s.inner_steps,
+            local_weight=s.local_weight,
+            ordinary_loss_weight=t.ordinary_loss_weight,
+            update_surrogate=t.update_surrogate,
+            global_batch_size=s.batch_size,
+            grad_penalty_weight=s.grad_penalty_weight,
+            robust_threshold=s.robust_threshold,
+            grad_penalty_every=s.grad_penalty_every,
+        )
+        tuner.compile(model_optimizer, surrogate_optimizer)
+        return tuner
+
+    def _baseline_from_init(self):
+        """`train.init_from`: a weights folder (models/baseline of another workdir, or shipped weights)
+        becomes this job's baseline instead of training one."""
+        source = os.path.expanduser(self.config.train.init_from)
+        weights_lib.load_weights(source, self.model, f"weights of train.init_from={source!r}")
+        self.save_weights("baseline", self.model)
+        self.results["baseline_from"] = os.path.abspath(source)
+        print(f"[train] baseline = {source} (train.init_from; no training)", flush=True)
+        self.workdir.complete("train")
+
+    def run(self, stages):
+        """Run `stages` in order, skipping those already completed in this workdir."""
+        start = time.time()
+        for stage in stages:
+            if self.workdir.is_complete(stage) and stage not in ("evaluate", "export"):
+                print(f"[{stage}] already complete in {self.workdir.path}: skipped", flush=True)
+                continue
+            if stage == "train" and self.config.train.get("init_from", ""):
+                self._baseline_from_init()
+                continue
+            getattr(stages_lib, stage)(self)
+        self.results["task"] = self.task.name
+        self.results["wall_time_s"] = round(time.time() - start, 2)
+        self.results["stages"] = stages
+        self.workdir.save_results()
+        return self.results
