@@ -57,3 +57,33 @@ def test_attention_greedy_feeds_back_argmax_and_teacher_forcing_feeds_targets():
 def test_unknown_stage_is_rejected():
     with pytest.raises(ValueError, match="stage 'lstm'"):
         Recognizer(7, 3, sequence_model="lstm")
+
+
+def test_free_running_argmax_feedback_is_inference_decoding():
+    decoder = AttentionDecoder(num_classes=5, hidden=6, steps=4)
+    features = tf.random.normal([2, 7, 10], seed=2)
+    decoder.build(features.shape)
+    np.testing.assert_allclose(decoder(features, feedback="argmax").numpy(), decoder(features).numpy(), atol=1e-6)
+    soft = decoder(features, feedback="soft").numpy()
+    np.testing.assert_allclose(soft[:, 0], decoder(features).numpy()[:, 0], atol=1e-6)  # same first step
+    with pytest.raises(ValueError, match="feedback"):
+        decoder(features, feedback="beam")
+
+
+def test_soft_feedback_passes_gradient_through_previous_symbols():
+    decoder = AttentionDecoder(num_classes=5, hidden=6, steps=3)
+    features = tf.random.normal([2, 7, 10], seed=3)
+    decoder.build(features.shape)
+    bias = decoder.classifier.bias
+
+    def grad_of_last_step(feedback):
+        # the bias moves step 0's logits; with argmax feedback step 2 sees step 0 only through the LSTM
+        # state (which does not depend on the bias), with soft feedback also through the fed-back softmax
+        with tf.GradientTape() as tape:
+            logits = decoder(features, feedback=feedback)
+            last = tf.reduce_sum(logits[:, 2] * tf.constant([1.0, -2.0, 3.0, 0.5, -1.0]))
+        return tape.gradient(last, bias).numpy()
+
+    direct = np.array([1.0, -2.0, 3.0, 0.5, -1.0]) * 2  # d(last)/d(bias) through step 2's own classifier
+    np.testing.assert_allclose(grad_of_last_step("argmax"), direct, atol=1e-5)
+    assert not np.allclose(grad_of_last_step("soft"), direct, atol=1e-4)

@@ -9,7 +9,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfls.recognition.charset import Charset
-from tfls.recognition.task import RecognitionTask, ctc_target_paths
+from tfls.recognition.ctc_alignment import ctc_target_paths
+from tfls.recognition.task import RecognitionTask
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

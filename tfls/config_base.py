@@ -50,6 +50,7 @@ def base_config():
     config.tune.clipnorm = 5.0
     config.tune.ordinary_loss_weight = 0.0
     config.tune.update_surrogate = True
+    config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first
     config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)
 
     config.export = ml_collections.ConfigDict()

@@ -171,6 +171,7 @@ def base_problems(config):
         check_float(config, "surrogate.robust_threshold"),
         check_int(config, "surrogate.eval_pairs", 1),
         check_int(config, "tune.steps", 1),
+        check_int(config, "tune.surrogate_warmup_steps", 0),
         check_choice(config, "tune.optimizer", OPTIMIZERS),
         check_float(config, "tune.learning_rate", 0.0, exclusive_minimum=True),
         check_float(config, "tune.clipnorm", 0.0),

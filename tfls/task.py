@@ -64,6 +64,12 @@ class Task(abc.ABC):
     def forward(self, model, x, y, training):
         """Run the model on a batch; returns any nested structure of tensors ("outputs")."""
 
+    def tuning_forward(self, model, x, y, training):
+        """The forward pass of surrogate tuning; by default `forward`. A task whose model runs differently
+        at inference than in training (an attention decoder: teacher-forced vs free-running) returns here
+        what inference emits, so the surrogate judges what a user would read."""
+        return self.forward(model, x, y, training)
+
     @abc.abstractmethod
     def ordinary_loss(self, outputs, y):
         """Scalar differentiable loss the model is normally trained with (CE, CTC, CE + smooth L1)."""

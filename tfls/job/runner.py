@@ -169,13 +169,14 @@ class Job:
             return WarmupCosine(cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.final_learning_rate_ratio)
         return cfg.learning_rate
 
-    def make_tuner(self, model_optimizer, surrogate_optimizer):
-        """The compiled `SurrogateTuner` of this job's model and surrogate, set up from the config."""
+    def make_tuner(self, model_optimizer, surrogate_optimizer, update_model=True):
+        """The compiled `SurrogateTuner` of this job's model and surrogate, set up from the config
+        (`update_model=False`: phi only, the surrogate's warm-up on the model's outputs)."""
         s, t = self.config.surrogate, self.config.tune
         tuner = SurrogateTuner(
             self.model,
             self.surrogate,
-            self.task.forward,
+            self.task.tuning_forward,
             self.task.surrogate_pairs,
             self.task.ordinary_loss,
             inner_steps=s.inner_steps,
@@ -186,6 +187,7 @@ class Job:
             grad_penalty_weight=s.grad_penalty_weight,
             robust_threshold=s.robust_threshold,
             grad_penalty_every=s.grad_penalty_every,
+            update_model=update_model,
         )
         tuner.compile(model_optimizer, surrogate_optimizer)
         return tuner

@@ -113,7 +113,8 @@ def _fresh_stage(job, stage):
 
 
 def tune(job):
-    """Alternating surrogate / model updates from the baseline (the paper's post-tuning)."""
+    """Alternating surrogate / model updates from the baseline (the paper's post-tuning), after an optional
+    warm-up of the surrogate alone on the baseline's own outputs (`tune.surrogate_warmup_steps`)."""
     s, t = job.config.surrogate, job.config.tune
     if _fresh_stage(job, "tune"):
         job.load_weights("baseline", job.model)
@@ -121,6 +122,22 @@ def tune(job):
             job.load_weights("surrogate_pretrained", job.surrogate.embedding)
         else:
             print("[tune] no pretrained surrogate found: phi starts from scratch", flush=True)
+        warmup = int(t.get("surrogate_warmup_steps", 0))
+        if warmup > 0:
+            with job.strategy.scope():
+                model_opt = make_optimizer(t.optimizer, t.learning_rate, t.clipnorm)
+                surrogate_opt = make_optimizer(s.optimizer, s.learning_rate)
+                fitter = job.make_tuner(model_opt, surrogate_opt, update_model=False)
+            fit_with_checkpoints(
+                "tune_warmup",
+                fitter,
+                warmup,
+                {"embedding": Weights(job.surrogate.embedding), "surrogate_optimizer": surrogate_opt},
+                job.workdir,
+                job.config.train,
+                lambda step: job.dataset("tune", 10**6 + step),
+                before_chunk=lambda step: job.surrogate.reseed(job.config.seed * 1000 + 10**6 + step),
+            )
     with job.strategy.scope():
         model_opt = make_optimizer(t.optimizer, t.learning_rate, t.clipnorm)
         surrogate_opt = make_optimizer(s.optimizer, s.learning_rate)

@@ -45,29 +45,43 @@ class AttentionDecoder(keras.layers.Layer):
         self.classifier = keras.layers.Dense(self.num_classes, name="classifier")
         self.classifier.build((None, self.hidden))
 
-    def _step(self, features, keys, prev_ids, state):
+    def _step(self, features, keys, prev, state):
         h, c = state
         energy = self.score(tf.tanh(keys + self.query_proj(h)[:, None, :]))  # [B, T, 1]
         alpha = tf.nn.softmax(energy, axis=1)
         context = tf.reduce_sum(alpha * features, axis=1)
-        prev = tf.one_hot(prev_ids, self.num_classes + 1)
         out, (h, c) = self.cell(tf.concat([context, prev], axis=-1), [h, c])
         return self.classifier(out), (h, c)
 
-    def call(self, features, targets=None):
-        """Args: features `[B, T, D]`; targets int `[B, steps]` for teacher forcing, or None (greedy)."""
+    def call(self, features, targets=None, feedback="argmax"):
+        """Decodes `steps` symbols.
+
+        Args:
+          features: `[B, T, D]`.
+          targets: int `[B, steps]` for teacher forcing, or None to decode freely (as at inference).
+          feedback: free decoding only: "argmax" feeds back the one-hot of the emitted symbol (no gradient
+            through the choice, exactly what inference does); "soft" feeds back the step's softmax, so
+            gradients also flow through the symbols the decoder conditions on.
+
+        Returns:
+          logits `[B, steps, num_classes]`.
+        """
+        if feedback not in ("argmax", "soft"):
+            raise ValueError(f"feedback must be 'argmax' or 'soft', got {feedback!r}")
         batch = tf.shape(features)[0]
         keys = self.key_proj(features)
         state = (tf.zeros([batch, self.hidden]), tf.zeros([batch, self.hidden]))
-        prev = tf.fill([batch], self.go_token)
+        prev = tf.one_hot(tf.fill([batch], self.go_token), self.num_classes + 1)
         logits = []
         for t in range(self.steps):
             step_logits, state = self._step(features, keys, prev, state)
             logits.append(step_logits)
             if targets is not None:
-                prev = tf.cast(targets[:, t], tf.int32)
+                prev = tf.one_hot(tf.cast(targets[:, t], tf.int32), self.num_classes + 1)
+            elif feedback == "soft":
+                prev = tf.pad(tf.nn.softmax(step_logits, axis=-1), [[0, 0], [0, 1]])
             else:
-                prev = tf.argmax(step_logits, axis=-1, output_type=tf.int32)
+                prev = tf.one_hot(tf.argmax(step_logits, axis=-1, output_type=tf.int32), self.num_classes + 1)
         return tf.stack(logits, axis=1)
 
     def get_config(self):
@@ -137,7 +151,8 @@ class Recognizer(keras.Model):
         """True for the CTC head."""
         return self.prediction == "ctc"
 
-    def call(self, images, targets=None, training=None):
+    def call(self, images, targets=None, training=None, feedback="argmax"):
+        """Logits `[B, T, C + 1]`; attention is teacher-forced on `targets` or decodes freely with `feedback`."""
         x = tf.cast(images, tf.float32) / 127.5 - 1.0
         if self.transform is not None:
             x = self.transform(x, training=training)
@@ -146,7 +161,7 @@ class Recognizer(keras.Model):
             x = self.sequence(x, training=training)
         if self.is_ctc:
             return self.head(x)
-        return self.head(x, targets=targets)
+        return self.head(x, targets=targets, feedback=feedback)
 
     def build_with_sample(self, batch_size=2):
         """Creates every weight by running both inference and teacher-forced paths on zeros."""

@@ -134,6 +134,8 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
       ordinary_loss_weight: weight of the ordinary loss in the model's objective.
       update_surrogate: False freezes phi during tuning (an ablation).
       grad_penalty_every: k; the gradient penalty on every k-th phi update only, weighted k times (lazy).
+      update_model: False runs phase 1 only: phi learns on global pairs and on the (fixed) model's own
+        outputs, a warm-up of the surrogate where the model's errors are before theta moves.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         ordinary_loss_weight=0.0,
         update_surrogate=True,
         grad_penalty_every=1,
+        update_model=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -168,6 +171,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         self.ordinary_loss_weight = float(ordinary_loss_weight)
         self.update_surrogate = bool(update_surrogate)
         self.grad_penalty_every = int(grad_penalty_every)
+        self.update_model = bool(update_model)
         self.surrogate_loss_tracker = keras.metrics.Mean(name="surrogate_loss")
         self.true_metric_tracker = keras.metrics.Mean(name="true_metric")
         self.approx_global_tracker = keras.metrics.Mean(name="approx_global")
@@ -221,9 +225,12 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
                 loss = loss + self.ordinary_loss_weight * self.ordinary_loss_fn(outputs, y)
             loss = _checked(loss, "model loss (surrogate distance)")
             scaled = loss / _num_replicas()
-        grads = model_tape.gradient(scaled, model_vars)
-        grads, grad_norm = _checked_gradients(grads, "model gradients", self.model_optimizer.iterations)
-        self.model_optimizer.apply_gradients(zip(grads, model_vars))
+        if self.update_model:
+            grads = model_tape.gradient(scaled, model_vars)
+            grads, grad_norm = _checked_gradients(grads, "model gradients", self.model_optimizer.iterations)
+            self.model_optimizer.apply_gradients(zip(grads, model_vars))
+        else:
+            grad_norm = tf.constant(0.0)
 
         self.surrogate_loss_tracker.update_state(surrogate_loss)
         self.true_metric_tracker.update_state(tf.math.divide_no_nan(tf.reduce_sum(e * weight), tf.reduce_sum(weight)))

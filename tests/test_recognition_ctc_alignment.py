@@ -1,47 +1,21 @@
-"""Random string pairs: distances against Levenshtein, layouts, CTC alignments."""
+"""CTC paths: random, peaky and forced alignments, in-place edits, and the CTC layouts of LS-ED pairs."""
 
 import Levenshtein
 import numpy as np
 
 from tfls.recognition.charset import Charset
-from tfls.recognition.corpus import WordSampler, random_edit
-from tfls.recognition.random_strings import (
-    RandomStringPairGenerator,
+from tfls.recognition.corpus import WordSampler
+from tfls.recognition.ctc_alignment import (
     ctc_alignment,
     ctc_forced_alignment,
     ctc_forced_alignments,
-    decode_matrices,
-    edit_distance_metric,
     edit_path,
     peaky_ctc_alignment,
 )
+from tfls.recognition.lsed import RandomStringPairGenerator, decode_matrices, edit_distance_metric
 
 CS = Charset(max_length=8)
 SAMPLER = WordSampler(CS, ["hello", "world", "abc", "text", "aabb"], random_fraction=0.2)
-
-
-def test_random_edit_bounded_by_edit_count():
-    rng = np.random.default_rng(0)
-    for k in range(6):
-        for _ in range(50):
-            out = random_edit("hello", rng, CS.characters, 8, k)
-            assert Levenshtein.distance(out, "hello") <= k and len(out) <= 8
-
-
-def test_attention_pairs_metric_matches_levenshtein():
-    gen = RandomStringPairGenerator(CS, SAMPLER, max_edits=4, soft_mix=0.4)
-    rng = np.random.default_rng(1)
-    pred, target = gen.generate(200, rng)
-    assert pred.shape == target.shape == (200, 9, 37)
-    np.testing.assert_allclose(pred.sum(-1), 1.0, atol=1e-5)
-    preds = decode_matrices(pred, CS, ctc=False)
-    targets = decode_matrices(target, CS, ctc=False)
-    expected = [Levenshtein.distance(p, t) for p, t in zip(preds, targets)]
-    np.testing.assert_array_equal(edit_distance_metric(CS, False)(pred, target), expected)
-    assert set(expected) >= {0, 1, 2, 3}  # distances are spread, not all equal
-    # Re-draw the same strings from the same seed: the softened matrices still decode to them.
-    p2, t2 = gen.sample_strings(200, np.random.default_rng(1))
-    assert targets[:20] == [t[:8] for t in t2[:20]]
 
 
 def test_ctc_alignment_collapses_to_label():

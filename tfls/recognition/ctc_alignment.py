@@ -1,28 +1,15 @@
-"""Global pairs for LS-ED: a corpus word and a randomly edited copy, as one-hot character matrices z.
+"""CTC paths for LS-ED: random and peaky alignments of a label, forced (Viterbi) alignment of a label under a
+model's posteriors, evenly spread target paths, and in-place edits of a path.
 
-The target is the word, the prediction its copy after random insertions, deletions and substitutions, so
-their Levenshtein distance is spread over 0..max_edits. Matrices follow the recognizer's output layout:
-attention `[max_length + 1, C + 1]` (characters, then EOS in every remaining row) or CTC `[T, C + 1]`.
-
-CTC has two layouts. "random": target and prediction get independent random alignments, so the embedding
-must also learn to ignore where characters sit. "aligned": the target gets a peaky, roughly evenly spread
-path (as a trained CTC model emits) and the prediction is that same path edited in place, so the pair
-differs only where the strings differ; this matches the local pairs, whose target is the forced alignment
-of the ground truth under the model's own posteriors (`ctc_forced_alignment`).
+The surrogate compares z matrices `[T, C + 1]` frame by frame, so a CTC target needs a path: either the
+forced alignment of the ground truth under the model's own posteriors (the pair then differs only where the
+text is wrong) or an even spread of the characters.
 """
 
-import Levenshtein
 import numpy as np
+import tensorflow as tf
 
 from tfls.recognition.charset import BLANK, EOS
-from tfls.recognition.corpus import random_edit
-from tfls.surrogate.surrogate import PairGenerator
-
-
-def one_hot_attention(labels, charset):
-    """Strings -> float32 `[N, max_length + 1, C + 1]` one-hot, EOS-padded."""
-    ids = charset.encode_batch(list(labels))
-    return np.eye(charset.num_classes, dtype=np.float32)[ids]
 
 
 def ctc_alignment(label_ids, num_frames, rng):
@@ -214,125 +201,27 @@ def edit_path(path, rng, num_edits, num_characters, jitter=0.2):
     return path
 
 
-def soften(z, rng, max_mix):
-    """Mixes one-hot rows with random distributions while keeping every argmax (mix < 0.5).
+def ctc_target_paths(labels, num_frames):
+    """Ground-truth label ids -> one CTC path per label, characters spread evenly over the frames.
 
-    Model outputs are soft; fitting the surrogate on soft matrices too narrows the one-hot/softmax gap.
-    """
-    if max_mix <= 0:
-        return z
-    mix = rng.uniform(0.0, min(max_mix, 0.49), size=(z.shape[0], 1, 1)).astype(np.float32)
-    noise = rng.dirichlet(np.ones(z.shape[-1]), size=z.shape[:-1]).astype(np.float32)
-    return (1.0 - mix) * z + mix * noise
-
-
-class RandomStringPairGenerator(PairGenerator):
-    """Global pairs `(pred, target)` for the edit-distance surrogate.
+    Character i of an n-character label sits at frame `floor((i + 0.5) * T / n)`, every other frame is
+    blank; with `n <= T / 2` neighbours are at least two frames apart, so repeats survive the collapse.
 
     Args:
-      charset: the `Charset`.
-      word_sampler: a `WordSampler` giving ground-truth-like labels.
-      max_edits: each pair gets a number of edit operations drawn uniformly from 0..max_edits.
-      ctc_frames: None for the attention layout, else the number of CTC frames T.
-      soft_mix: up to this much probability mass of a predicted row is spread at random (argmax kept).
-      ctc_layout: "aligned" (prediction = the target's path edited in place) or "random" (independent
-        random alignments); see the module docstring.
-    """
-
-    def __init__(self, charset, word_sampler, max_edits=4, ctc_frames=None, soft_mix=0.3, ctc_layout="aligned"):
-        if ctc_layout not in ("aligned", "random"):
-            raise ValueError(f"ctc_layout must be 'aligned' or 'random', got {ctc_layout!r}")
-        self.charset = charset
-        self.word_sampler = word_sampler
-        self.max_edits = int(max_edits)
-        self.ctc_frames = ctc_frames
-        self.soft_mix = float(soft_mix)
-        self.ctc_layout = ctc_layout
-        max_len = charset.max_length
-        if ctc_frames is not None:
-            # A path needs up to 2L - 1 frames; keep every generated string alignable.
-            max_len = min(max_len, (int(ctc_frames) + 1) // 2)
-        self.max_label_length = max_len
-
-    @property
-    def pred_shape(self):
-        """Shape of one z matrix."""
-        rows = self.charset.sequence_length if self.ctc_frames is None else int(self.ctc_frames)
-        return (rows, self.charset.num_classes)
-
-    def sample_strings(self, n, rng):
-        """`n` (target, distorted) string pairs."""
-        alphabet = self.charset.characters
-        targets, preds = [], []
-        for _ in range(n):
-            target = self.word_sampler.sample(rng)[: self.max_label_length]
-            edits = int(rng.integers(self.max_edits + 1))
-            targets.append(target)
-            preds.append(random_edit(target, rng, alphabet, self.max_label_length, edits))
-        return preds, targets
-
-    def encode(self, labels, rng):
-        """Strings -> one-hot z in this generator's layout."""
-        if self.ctc_frames is None:
-            return one_hot_attention(labels, self.charset)
-        return one_hot_ctc(labels, self.charset, int(self.ctc_frames), rng)
-
-    def aligned_ctc_pairs(self, n, rng):
-        """`n` (pred, target) one-hot CTC paths: a peaky target path and a copy edited in place."""
-        frames = int(self.ctc_frames)
-        eye = np.eye(self.charset.num_classes, dtype=np.float32)
-        pred = np.zeros([n, frames, self.charset.num_classes], np.float32)
-        target = np.zeros_like(pred)
-        for i in range(n):
-            label = self.word_sampler.sample(rng)[: self.max_label_length]
-            ids = self.charset.encode(label)[: len(self.charset.normalize(label))]
-            path = peaky_ctc_alignment(ids, frames, rng)
-            edits = int(rng.integers(self.max_edits + 1))
-            target[i] = eye[path]
-            pred[i] = eye[edit_path(path, rng, edits, self.charset.num_characters)]
-        return pred, target
-
-    def generate(self, n, rng):
-        """`(pred, target)` float32 arrays `[n, *pred_shape]`; pred is softened by up to `soft_mix`."""
-        if self.ctc_frames is not None and self.ctc_layout == "aligned":
-            pred, target = self.aligned_ctc_pairs(n, rng)
-            return soften(pred, rng, self.soft_mix).astype(np.float32), target
-        preds, targets = self.sample_strings(n, rng)
-        pred = soften(self.encode(preds, rng), rng, self.soft_mix)
-        return pred.astype(np.float32), self.encode(targets, rng).astype(np.float32)
-
-
-def decode_matrices(z, charset, ctc):
-    """Argmax-decodes `[N, T, C + 1]` matrices into strings with the head's convention."""
-    ids = np.argmax(np.asarray(z), axis=-1)
-    if ctc:
-        return [charset.decode_ctc(row) for row in ids]
-    return [charset.decode(row) for row in ids]
-
-
-def edit_distance_metric(charset, ctc):
-    """The true metric of LS-ED on z matrices: Levenshtein distance of the argmax decodings.
+      labels: int `[B, L + 1]` EOS-padded ids.
+      num_frames: T.
 
     Returns:
-      `metric_fn(pred, target) -> float32 [N]` on numpy arrays.
+      int32 `[B, T]` paths.
     """
-
-    def metric_fn(pred, target):
-        a = decode_matrices(pred, charset, ctc)
-        b = decode_matrices(target, charset, ctc)
-        return np.asarray([Levenshtein.distance(x, y) for x, y in zip(a, b)], np.float32)
-
-    return metric_fn
-
-
-__all__ = [
-    "EOS",
-    "RandomStringPairGenerator",
-    "ctc_forced_alignment",
-    "ctc_forced_alignments",
-    "edit_distance_metric",
-    "edit_path",
-    "one_hot_attention",
-    "one_hot_ctc",
-    "peaky_ctc_alignment",
-]
+    labels = tf.cast(labels, tf.int32)
+    length = tf.reduce_sum(tf.cast(labels > 0, tf.int32), axis=1, keepdims=True)
+    pos = tf.range(tf.shape(labels)[1])[None, :]
+    frame = tf.cast(
+        tf.floor((tf.cast(pos, tf.float32) + 0.5) * num_frames / tf.cast(tf.maximum(length, 1), tf.float32)),
+        tf.int32,
+    )
+    valid = pos < length
+    frame = tf.where(valid, tf.minimum(frame, num_frames - 1), num_frames)  # invalid -> dropped column
+    hits = tf.one_hot(frame, num_frames + 1, dtype=tf.int32)[..., :num_frames]  # [B, L + 1, T]
+    return tf.reduce_sum(hits * labels[:, :, None], axis=1)
