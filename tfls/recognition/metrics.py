@@ -1,7 +1,10 @@
-"""STR metrics: word accuracy, total edit distance and normalised edit distance.
+"""STR metrics: word accuracy, total edit distance and normalised edit distance, and where the edits are.
 
 Normalised ED follows the ICDAR 2019 convention: per sample `1 - ED / max(len(gt), len(pred))` (1 when both
 are empty), averaged. Strings are compared exactly; normalise case before calling when case-insensitive.
+The edits are split by kind along one minimal edit script from the ground truth to the prediction
+(`insertions`: characters the prediction has in excess, `deletions`: characters it lost, `substitutions`) and
+by ground-truth length (`edit_distance_len_<range>`), to show where a change of model helps or hurts.
 """
 
 import Levenshtein
@@ -35,6 +38,25 @@ def edit_distances_tf(preds, gts):
     return out
 
 
+LENGTH_BUCKETS = ((1, 3), (4, 6), (7, 9), (10, None))
+
+
+def length_bucket(length):
+    """Name of the ground-truth length bucket of `LENGTH_BUCKETS` (`"1-3"`, ..., `"10+"`)."""
+    for low, high in LENGTH_BUCKETS:
+        if length >= low and (high is None or length <= high):
+            return f"{low}-{high}" if high is not None else f"{low}+"
+    return "0"
+
+
+def edit_kinds(pred, gt):
+    """`(insertions, deletions, substitutions)` of one minimal edit script turning `gt` into `pred`."""
+    counts = {"insert": 0, "delete": 0, "replace": 0}
+    for op, _, _ in Levenshtein.editops(_text(gt), _text(pred)):
+        counts[op] += 1
+    return counts["insert"], counts["delete"], counts["replace"]
+
+
 class WordMetrics:
     """Accumulates the STR metrics over batches of decoded strings."""
 
@@ -47,6 +69,8 @@ class WordMetrics:
         self.correct = 0
         self.total_edit_distance = 0
         self.similarity_sum = 0.0
+        self.kinds = np.zeros(3, np.int64)
+        self.by_length = {}
 
     def update(self, preds, gts, distances=None):
         """Adds a batch. `distances` may be given (e.g. from `edit_distances_tf`) to avoid recomputing."""
@@ -59,13 +83,23 @@ class WordMetrics:
         self.correct += sum(p == g for p, g in zip(preds, gts))
         self.total_edit_distance += int(d.sum())
         self.similarity_sum += float(normalized_similarity(preds, gts).sum())
+        for p, g, dist in zip(preds, gts, d):
+            if dist:
+                self.kinds += edit_kinds(p, g)
+            bucket = length_bucket(len(g))
+            self.by_length[bucket] = self.by_length.get(bucket, 0) + int(dist)
 
     def result(self):
-        """`{accuracy (%), total_edit_distance, normalized_edit_distance, num_samples}`."""
+        """`{accuracy (%), total_edit_distance, normalized_edit_distance, num_samples, insertions, deletions,
+        substitutions, edit_distance_len_<bucket>...}`."""
         n = max(self.num_samples, 1)
         return {
             "accuracy": 100.0 * self.correct / n,
             "total_edit_distance": int(self.total_edit_distance),
             "normalized_edit_distance": self.similarity_sum / n,
             "num_samples": int(self.num_samples),
+            "insertions": int(self.kinds[0]),
+            "deletions": int(self.kinds[1]),
+            "substitutions": int(self.kinds[2]),
+            **{f"edit_distance_len_{k}": v for k, v in sorted(self.by_length.items())},
         }
