@@ -228,7 +228,9 @@ class DetectionTask(Task):
         """Validation images with predicted (red) and true (green) boxes, and a scatter of e_hat vs 1 - IoU."""
         from PIL import Image, ImageDraw
 
-        x, y = next(iter(self.eval_datasets()["synthetic_val"]))
+        from tfls import summaries
+
+        x, y = next(iter(self.eval_datasets()[self.validation_set]))
         x, n = x[:4], min(4, int(x.shape[0]))
         drawn = []
         for i, (quads, _) in enumerate(self.predict_quads(model, x, y["side"][:n].numpy())):
@@ -246,7 +248,7 @@ class DetectionTask(Task):
         e = lsiou.one_minus_iou(pred, target)
         with writer.as_default(step=step):
             tf.summary.image("val/detections", np.stack(drawn), max_outputs=4)
-            tf.summary.image("surrogate/scatter", _scatter_image(e, e_hat)[None])
+            tf.summary.image("surrogate/scatter", summaries.scatter_image(e, e_hat, "1 - IoU")[None])
 
 
 def _generator_stats(config):
@@ -256,24 +258,6 @@ def _generator_stats(config):
         "aspect": tuple(s.box_aspect_range),
         "angle_deg_std": s.box_angle_std_deg,
     }
-
-
-def _scatter_image(e, e_hat):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
-    ax.scatter(e, e_hat, s=3)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.5)
-    ax.set_xlabel("1 - IoU")
-    ax.set_ylabel("surrogate distance")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return tf.io.decode_png(buf.getvalue(), channels=3).numpy()
 
 
 __all__ = ["DetectionTask", "build_detector", "serving_function"]

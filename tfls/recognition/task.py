@@ -4,7 +4,6 @@ import io
 import logging
 import os
 
-import numpy as np
 import tensorflow as tf
 
 from tfls.recognition import data as data_lib
@@ -264,6 +263,8 @@ class RecognitionTask(Task):
 
     def write_summaries(self, writer, model, surrogate, step):
         """Held-out images captioned with predicted vs true text, and a scatter of e_hat against true ED."""
+        from tfls import summaries
+
         images, labels = self._eval_arrays if self._eval_arrays is not None else (None, None)
         if images is None:
             self.eval_datasets()
@@ -275,41 +276,8 @@ class RecognitionTask(Task):
         e_hat = surrogate.distance(pred, target).numpy()
         e = surrogate.metric_fn(pred, target)
         with writer.as_default(step=step):
-            tf.summary.image("val/words", _caption_grid(images[:n], preds, gts)[None])
-            tf.summary.image("surrogate/scatter", _scatter_image(e, e_hat)[None])
-
-
-def _caption_grid(images, preds, gts):
-    from PIL import Image, ImageDraw
-
-    rows = []
-    for image, p, g in zip(images, preds, gts):
-        h, w = image.shape[:2]
-        canvas = Image.new("RGB", (w + 160, h), (255, 255, 255))
-        canvas.paste(Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).convert("RGB"), (0, 0))
-        colour = (0, 128, 0) if p == g else (200, 0, 0)
-        ImageDraw.Draw(canvas).text((w + 4, 2), f"pred: {p}\ntrue: {g}", fill=colour)
-        rows.append(np.asarray(canvas))
-    return np.concatenate(rows, axis=0)
-
-
-def _scatter_image(e, e_hat):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(3, 3), dpi=80)
-    ax.scatter(e, e_hat, s=3)
-    top = float(max(np.max(e), np.max(e_hat), 1.0))
-    ax.plot([0, top], [0, top], "k--", lw=0.5)
-    ax.set_xlabel("edit distance")
-    ax.set_ylabel("surrogate distance")
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return tf.io.decode_png(buf.getvalue(), channels=3).numpy()
+            tf.summary.image("val/words", summaries.caption_grid(images[:n], preds, gts)[None])
+            tf.summary.image("surrogate/scatter", summaries.scatter_image(e, e_hat, "edit distance")[None])
 
 
 __all__ = ["RecognitionTask", "ctc_target_paths"]
