@@ -1,6 +1,10 @@
-"""Shared plumbing for the benchmark scripts: configs with overrides, jobs in workdirs, JSON output."""
+"""Shared plumbing for the benchmark scripts: tasks and their configs, jobs in workdirs, JSON output.
 
-import importlib.util
+A task is named as on the command line: `str`, `det`, or an import path `package.module:Class`; its config
+is its `default_config` unless a file is given. Set TFLS_RESULTS_DIR to write (and read) the JSON elsewhere
+than docs/results, e.g. for a trial run.
+"""
+
 import json
 import os
 import platform
@@ -11,57 +15,75 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-RESULTS_DIR = os.path.join(ROOT, "docs", "results")
+RESULTS_DIR = os.environ.get("TFLS_RESULTS_DIR") or os.path.join(ROOT, "docs", "results")
+
+from tfls import configuration, registry  # noqa: E402
 
 
-def load_config(task, name=None, overrides=None):
-    """`configs/<name or task>.py:get_config()` with dotted-key overrides applied (type-checked)."""
-    path = os.path.join(ROOT, "configs", f"{name or task}.py")
-    spec = importlib.util.spec_from_file_location(f"config_{name or task}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
-    for key, value in (overrides or {}).items():
-        node = config
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node[p]
-        if leaf not in node:  # a typo would otherwise add a new key that nothing reads
-            raise KeyError(f"config override {key!r}: configs/{name or task}.py has no such key")
-        node[leaf] = value
-    return config
+def task_class(spec):
+    """The Task class of `spec` (`str`, `det` or `package.module:Class`)."""
+    return registry.task_class(spec)
+
+
+def config_path(spec, config=None):
+    """`config` (a file, relative to the working folder or the repository, or a name in configs/: `str_paper`),
+    else the task's own default config."""
+    if config:
+        for path in (config, os.path.join(ROOT, config)):
+            if os.path.isfile(path):
+                return path
+        return os.path.join(ROOT, "configs", config if config.endswith(".py") else f"{config}.py")
+    path = registry.default_config_path(task_class(spec))
+    if path is None:
+        raise SystemExit(f"task {spec!r} has no default config: give --config=FILE")
+    return path
+
+
+def load_config(spec, config=None, overrides=None):
+    """The config of task `spec` (see `config_path`) with overrides (dict or `["a.b=v"]`), validated."""
+    loaded = configuration.load_config(config_path(spec, config), overrides)
+    return configuration.validate(loaded, task_class(spec))
 
 
 def parse_overrides(items):
     """`["a.b=1", "c=x"]` -> `{"a.b": 1, "c": "x"}` (values as Python literals where they parse, else strings)."""
-    import ast
-
-    overrides = {}
-    for item in items or []:
-        key, value = item.split("=", 1)
-        try:
-            overrides[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            overrides[key] = value
-    return overrides
+    return configuration.parse_overrides(items)
 
 
-def make_job(task_name, config, workdir):
+def results_name(spec):
+    """The stem of a task's JSON files: its `name` (`str`, `det`, `multilabel_f1`)."""
+    return task_class(spec).name
+
+
+def task_metadata(spec):
+    """What a results JSON records about its task, so `bench/report.py` can render it: the spec, the class,
+    the metrics compared with their directions (primary first) and the set that selected the model."""
+    cls = task_class(spec)
+    return {
+        "task": spec,
+        "task_name": cls.name,
+        "task_class": f"{cls.__module__}:{cls.__qualname__}",
+        "primary_metric": cls.primary_metric,
+        "metrics": cls.reported_metrics(),
+        "validation_set": cls.validation_set,
+    }
+
+
+def make_job(spec, config, workdir):
     from tfls import job as job_lib
-    from tfls.main import load_task
 
-    return job_lib.Job(load_task(task_name, config), config, workdir)
+    return job_lib.Job(task_class(spec)(config), config, workdir)
 
 
-def run_stages(task_name, config, workdir, stages):
-    from tfls import job as job_lib
+def run_stages(spec, config, workdir, stages):
+    import keras
 
-    job = make_job(task_name, config, workdir)
+    job = make_job(spec, config, workdir)
     start = time.time()
     results = job.run(stages)
     results["bench_wall_s"] = time.time() - start
     del job
-    job_lib.keras.backend.clear_session()
+    keras.backend.clear_session()
     return results
 
 

@@ -2,6 +2,7 @@
 
     python bench/cost.py                    # both tasks, writes docs/results/cost.json
     python bench/cost.py --tasks=str --steps=30
+    python bench/cost.py --tasks=examples.multilabel_f1.task:MultiLabelF1Task --no-scaling   # any Task class
 
 All timings on one machine in one process, after warm-up steps (graph tracing excluded); a step time is
 the median of per-step wall times (a Keras callback), so each fit call's fixed start-up cost is left out. Serving is
@@ -120,11 +121,11 @@ def serving(task_name, config, runs=50):
     """Latency at batch 1 and throughput at batch 64 of the exported SavedModel (session loader)."""
     import tensorflow as tf
 
+    images = common.task_class(task_name)(config).serving_examples(64)  # NotImplementedError before any work
     workdir = tempfile.mkdtemp(prefix="tfls_cost_")
     job = common.make_job(task_name, config, workdir)
     path = os.path.join(workdir, "export")
     job.task.export(job.model, path)
-    images = job.task.serving_examples(64)
     graph = tf.Graph()
     with tf.compat.v1.Session(graph=graph) as sess:
         meta = tf.compat.v1.saved_model.loader.load(sess, ["serve"], path)
@@ -171,14 +172,17 @@ def main():
     for task in [t for t in args.tasks.split(",") if t]:
         config = common.load_config(task)
         result = step_times(task, config, args.steps, args.warmup)
-        result.update(serving(task, config))
+        try:
+            result.update(serving(task, config))
+        except NotImplementedError as e:  # a task without serving_examples: no serving figures
+            print(f"[cost] {task}: no serving figures ({e})", flush=True)
         if not args.no_scaling:
             rows = []
-            for label, overrides in SCALING[task]:
+            for label, overrides in SCALING.get(task, []):
                 # each setting in a child process, so max RSS is that setting's own peak
                 child = subprocess.run(
                     [sys.executable, os.path.abspath(__file__), "--child", task]
-                    + [json.dumps({**_POOL[task], **overrides})]
+                    + [json.dumps({**_POOL.get(task, {}), **overrides})]
                     + [str(max(10, args.steps // 2))],
                     capture_output=True,
                     text=True,

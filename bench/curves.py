@@ -2,9 +2,11 @@
 
     python bench/curves.py --task=str          # after bench/quality.py; writes docs/results/str_curves.png
 
-Panels: the baseline's training loss and held-out metric, the surrogate's pretraining error on global pairs,
-and the tuning stage (surrogate distance, true metric of the batch, approximation errors) beside the
-control's ordinary loss. Points are what the job logged (every `train.log_every` steps).
+`--task` is a name or an import path (`package.module:Class`), as for bench/quality.py. Panels: the
+baseline's training loss and its primary metric on the validation set (as the task declares them), the
+surrogate's pretraining error on global pairs, and the tuning stage (surrogate distance, true metric of the
+batch, approximation errors) beside the control's ordinary loss. Points are what the job logged (every
+`train.log_every` steps).
 """
 
 import argparse
@@ -34,11 +36,15 @@ def read_scalars(folder):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["str", "det"], required=True)
+    parser.add_argument("--task", required=True, help="str, det, or a Task class as package.module:Class")
     parser.add_argument("--workdir", default=None, help="the quality bench's scratch folder (default /tmp/...)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    root = os.path.join(args.workdir or os.path.join("/tmp", "tfls_bench", args.task), f"seed{args.seed}")
+    try:
+        cls = common.task_class(args.task)
+    except ValueError as e:
+        parser.error(str(e))
+    root = os.path.join(args.workdir or os.path.join("/tmp", "tfls_bench", cls.name), f"seed{args.seed}")
     tb = {
         "train": read_scalars(os.path.join(root, "base", "tensorboard", "train")),
         "pretrain": read_scalars(os.path.join(root, "base", "tensorboard", "pretrain")),
@@ -52,8 +58,10 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ends = ("/total_edit_distance", "/hmean")
-    val_tag = next((t for t in tb["train"] if t.startswith("val/") and t.endswith(ends)), None)
+    # the train stage logs `val/<validation set>/<metric>`; logs from before the set was renamed name another set
+    wanted = f"val/{cls.validation_set}/{cls.primary_metric}"
+    candidates = [t for t in tb["train"] if t.startswith("val/") and t.endswith("/" + cls.primary_metric)]
+    val_tag = wanted if wanted in tb["train"] else next(iter(candidates), None)
     panels = [
         ("baseline training", [("train", "loss", "loss")], [("train", val_tag, val_tag)] if val_tag else []),
         ("surrogate pretraining", [("pretrain", "approx_global", "mean |e_hat - e| (global, batch)")], []),
@@ -84,9 +92,9 @@ def main():
                     ax2.plot(*zip(*pts), marker="x", color="tab:red", label=label)
             ax2.legend(loc="upper right", fontsize=7)
         ax.legend(loc="upper left", fontsize=7)
-    fig.suptitle(f"{args.task.upper()} seed {args.seed} (bench/quality.py scratch logs)")
+    fig.suptitle(f"{cls.name} seed {args.seed} (bench/quality.py scratch logs)")
     fig.tight_layout()
-    path = os.path.join(common.RESULTS_DIR, f"{args.task}_curves.png")
+    path = os.path.join(common.RESULTS_DIR, f"{cls.name}_curves.png")
     fig.savefig(path, dpi=100)
     print(f"wrote {path}")
 

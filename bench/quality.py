@@ -3,11 +3,17 @@
     python bench/quality.py --task=str --seeds=3            # writes docs/results/str_quality.json
     python bench/quality.py --task=det --seeds=3 --variants=tuned,global_only
     python bench/quality.py --task=str --set train.steps=500  # any config override (repeatable)
+    python bench/quality.py --task=examples.multilabel_f1.task:MultiLabelF1Task --seeds=3  # any Task class
+
+`--task` is a name or an import path, as on the command line; the config is the task's own unless
+`--config` names another. The JSON records the task's metric names and directions and its validation set,
+so `bench/report.py` renders any task's tables with no edit.
 
 Per seed: one baseline trained with the ordinary loss and one surrogate pretrained on global pairs; from
 them, a control (the ordinary loss for `tune.steps` more steps) and each tuning variant for the same steps.
-Every model is evaluated on the task's held-out sets; the surrogate's approximation error is measured on
-held-out global pairs and on the tuned model's outputs (local pairs). Run `python bench/report.py` after it
+Every model is evaluated on every evaluation set of the task (the report shows the test sets, never the
+validation set that selected the baseline); the surrogate's approximation error is measured on held-out
+global pairs and on the tuned model's outputs on the test sets (local pairs). Run `python bench/report.py` after it
 to regenerate docs/RESULTS.md.
 
 Every sub-run leaves `bench_run.json` (a hash of its whole config and stages, and its results) in its scratch
@@ -113,11 +119,21 @@ def _sub_run(task, config, workdir, stages, keys, reuse, trust_existing, fork=No
 
 
 def run_seed(
-    task, seed, variants, overrides, root, control=True, reuse=False, trust_existing=False, tag="", tune_overrides=None
+    task,
+    seed,
+    variants,
+    overrides,
+    root,
+    control=True,
+    reuse=False,
+    trust_existing=False,
+    tag="",
+    tune_overrides=None,
+    config_file=None,
 ):
     def load(*extra):
         merged = {k: v for d in (overrides, *extra) for k, v in d.items()}
-        return common.load_config(task, overrides={**merged, "seed": seed, "export.enabled": False})
+        return common.load_config(task, config_file, overrides={**merged, "seed": seed, "export.enabled": False})
 
     base_dir = _run_dir(root, seed, "base", tag)
     config = load()
@@ -177,6 +193,8 @@ def scatter_plot(task, npz_path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from tfls import summaries
+
     if not os.path.exists(npz_path):
         return
     pairs = np.load(npz_path)
@@ -185,21 +203,17 @@ def scatter_plot(task, npz_path):
         if f"{kind}_e" not in pairs:
             continue
         e, e_hat = pairs[f"{kind}_e"], pairs[f"{kind}_e_hat"]
-        jitter = np.random.default_rng(0).uniform(-0.15, 0.15, e.shape) if task == "str" else 0.0
-        ax.scatter(e + jitter, e_hat, s=4, alpha=0.4)
-        top = max(float(np.max(e)) if e.size else 1.0, float(np.max(e_hat)) if e_hat.size else 1.0)
-        ax.plot([0, top], [0, top], "k--", lw=1)
-        ax.set_xlabel("true " + ("edit distance" if task == "str" else "1 - IoU"))
-        ax.set_ylabel("surrogate distance")
-        ax.set_title(f"{kind} pairs: mean |e_hat - e| = {np.mean(np.abs(e_hat - e)):.3f}")
+        title = f"{kind} pairs: mean |e_hat - e| = {np.mean(np.abs(e_hat - e)):.3f}"
+        summaries.draw_scatter(ax, e, e_hat, f"true metric ({common.results_name(task)})", title)
     fig.tight_layout()
-    fig.savefig(os.path.join(common.RESULTS_DIR, f"{task}_scatter.png"), dpi=110)
+    fig.savefig(os.path.join(common.RESULTS_DIR, f"{common.results_name(task)}_scatter.png"), dpi=110)
     plt.close(fig)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["str", "det"], required=True)
+    parser.add_argument("--task", required=True, help="str, det, or a Task class as package.module:Class")
+    parser.add_argument("--config", default=None, help="config file or configs/ name (default: the task's own)")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-list", default="", help="explicit seeds, e.g. 1,2 (overrides --seeds)")
     parser.add_argument("--append", action="store_true", help="add these seeds to the existing JSON output")
@@ -210,7 +224,7 @@ def main():
         action="append",
         help="override for the control and the variants only, not the base (e.g. surrogate.inner_steps=2)",
     )
-    parser.add_argument("--workdir", default=None, help="scratch folder (default: /tmp/tfls_bench/<task>)")
+    parser.add_argument("--workdir", default=None, help="scratch folder (default: /tmp/tfls_bench/<task name>)")
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -228,30 +242,37 @@ def main():
         help="suffix of the control/variant scratch folders (the base is shared): an investigation with other "
         "tune.* settings next to the main run, e.g. --tag=lr3e4 --output=str_quality_lr3e4.json --reuse",
     )
-    parser.add_argument("--output", default=None, help="JSON name in docs/results (default <task>_quality.json)")
+    parser.add_argument("--output", default=None, help="JSON name in docs/results (default <task name>_quality.json)")
     args = parser.parse_args()
+    try:
+        task_name = common.results_name(args.task)
+    except ValueError as e:
+        parser.error(str(e))
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
     overrides = common.parse_overrides(args.set)
     tune_overrides = common.parse_overrides(args.tune_set)
-    root = args.workdir or os.path.join("/tmp", "tfls_bench", args.task)
+    root = args.workdir or os.path.join("/tmp", "tfls_bench", task_name)
     start = time.time()
     payload = {
-        "task": args.task,
+        **common.task_metadata(args.task),
+        "config": os.path.relpath(common.config_path(args.task, args.config), common.ROOT),
         "machine": common.machine(),
         "overrides": overrides,
         "tune_overrides": tune_overrides,
         "seeds": [],
         "command": "python bench/quality.py " + " ".join(os.sys.argv[1:]),
     }
-    name = args.output or f"{args.task}_quality.json"
+    name = args.output or f"{task_name}_quality.json"
     seeds = [int(x) for x in args.seed_list.split(",") if x] if args.seed_list else list(range(args.seeds))
     previous = os.path.join(common.RESULTS_DIR, name)
     if args.append and os.path.exists(previous):
         with open(previous) as f:
             old = json.load(f)
+        if "validation_set" not in old:
+            parser.error(f"{previous} is from the old protocol (baseline selected on the reported set): not appending")
         payload["seeds"] = [s for s in old["seeds"] if s["seed"] not in seeds]
         payload["command"] = old["command"] + " ; " + payload["command"]
         start -= old.get("wall_time_s", 0.0)
@@ -267,6 +288,7 @@ def main():
                 trust_existing=args.trust_existing,
                 tag=args.tag,
                 tune_overrides=tune_overrides,
+                config_file=args.config,
             )
         )
         payload["wall_time_s"] = time.time() - start

@@ -1,8 +1,16 @@
 """Regenerates docs/RESULTS.md (and its plots) from the JSON files the benchmarks wrote in docs/results/.
 
-python bench/report.py
+    python bench/report.py
+
+Every task with a `<task name>_quality.json` gets the same tables: the metric names and directions come
+from the task class (`Task.reported_metrics()`, its `primary_metric` first), or from the JSON's own record of
+them when the class cannot be imported. Tables show the test sets only: the task's `validation_set`, which
+selected the baseline's checkpoint, is never reported. A JSON written before the val/test split (no
+`validation_set` recorded; its one set `synthetic_val` both selected the baseline and was reported) is
+rendered under a heading that says so.
 """
 
+import argparse
 import glob
 import json
 import os
@@ -11,14 +19,12 @@ import re
 import common
 import numpy as np
 
-METRICS = {
-    "str": [
-        ("accuracy", "word acc. (%)", "max"),
-        ("total_edit_distance", "total ED", "min"),
-        ("normalized_edit_distance", "1 - norm. ED", "max"),
-    ],
-    "det": [("precision", "precision", "max"), ("recall", "recall", "max"), ("hmean", "hmean", "max")],
-}
+BUILTIN_ORDER = ("str", "det")
+OLD_PROTOCOL_NOTE = (
+    "**Old protocol.** This JSON predates the val/test split: its evaluation set `{sets}` also selected the "
+    "baseline's checkpoint (the best of the train stage's evaluations), so no figure below comes from a set "
+    "the selection never saw, and the baseline's may be optimistic. Rerun the command above for test-set tables."
+)
 
 
 def _load(name):
@@ -29,18 +35,57 @@ def _load(name):
         return json.load(f)
 
 
-def _ms(values, digits=3):
+def task_info(data, stem):
+    """What the tables of one results JSON need: metrics `{name: mode}` (primary first), the primary metric,
+    the validation set (None for an old-protocol JSON) and the task's name.
+
+    The task class is asked first (`data["task"]`, else the file's stem); a JSON whose class cannot be
+    imported here falls back on the metrics it recorded. None when neither works.
+    """
+    spec = data.get("task", stem)
+    try:
+        cls = common.task_class(spec)
+        metrics, primary, validation = cls.reported_metrics(), cls.primary_metric, cls.validation_set
+    except ValueError as e:
+        if "metrics" not in data:
+            print(f"[report] {stem}: skipped: {e}; the JSON records no metrics to fall back on", flush=True)
+            return None
+        metrics, primary, validation = data["metrics"], data["primary_metric"], data["validation_set"]
+    if "validation_set" in data and data["validation_set"] != validation:
+        print(f"[report] {stem}: the JSON's models were selected on {data['validation_set']!r}", flush=True)
+    return {
+        "name": data.get("task_name", stem),
+        "metrics": metrics,
+        "primary": primary,
+        "validation_set": data.get("validation_set"),  # what selected these models; None: old protocol
+    }
+
+
+def reported_sets(info, metrics_by_set):
+    """Set names a table may show: every set but the validation set; an old-protocol JSON's sets as they are."""
+    names = list(metrics_by_set)
+    if info["validation_set"] is None:
+        return names
+    return [n for n in names if n != info["validation_set"]]
+
+
+def _digits(values):
+    present = [abs(v) for v in values if v is not None]
+    if not present:
+        return 3
+    top = max(present)
+    return 1 if top >= 100 else 2 if top >= 10 else 4
+
+
+def _ms(values, digits=None):
     m, s = common.mean_std(values)
     if m is None:
         return "n/a"
+    digits = _digits(values) if digits is None else digits
     n = sum(v is not None for v in values)
     if n == 1:
         return f"{m:.{digits}f} (1 seed)"
     return f"{m:.{digits}f} ± {s:.{digits}f}"
-
-
-def _first_set(metrics_by_set):
-    return next(iter(metrics_by_set.values()))
 
 
 def _rel(new, old, mode):
@@ -57,42 +102,79 @@ def _all_variants(seeds):
     return names
 
 
-def quality_section(task, data):
+def _seeds(seeds):
+    return f"{len(seeds)} seed" + ("s" if len(seeds) != 1 else "")
+
+
+def _header(name, mode):
+    return f"{name} {'↑' if mode == 'max' else '↓'}"
+
+
+def _models(seeds):
+    """`(row label, seed -> {set: metrics} or None)` for the baseline, the control and each variant."""
+    rows = [("baseline", lambda s: s.get("baseline"))]
+    if any(s.get("control") for s in seeds):
+        rows.append(("control (ordinary loss)", lambda s: s.get("control")))
+    for variant in _all_variants(seeds):
+        rows.append((variant, lambda s, v=variant: (s["variants"].get(v) or {}).get("metrics")))
+    return rows
+
+
+def quality_section(info, data):
     seeds = data["seeds"]
-    metrics = METRICS[task]
-    lines = [
-        f"### {task.upper()}: gradient quality (held-out set `{next(iter(seeds[0]['baseline']))}`, "
-        f"{len(seeds)} seeds, mean ± std)",
+    metrics, primary = info["metrics"], info["primary"]
+    title = info["name"]
+    sets = reported_sets(info, seeds[0]["baseline"])
+    lines = []
+    if info["validation_set"] is None:
+        lines += [OLD_PROTOCOL_NOTE.format(sets="`, `".join(sets)), ""]
+    elif not sets:
+        lines += [f"No test set in this JSON (only `{info['validation_set']}`, which selected the baseline).", ""]
+    models = _models(seeds)
+    for set_name in sets:
+
+        def at(getter, s, set_name=set_name):
+            return (getter(s) or {}).get(set_name) or {}
+
+        def rel(getter, reference, metric):
+            return [_rel(at(getter, s).get(metric), at(reference, s).get(metric), metrics[metric]) for s in seeds]
+
+        values = {(name, k): [at(getter, s).get(k) for s in seeds] for name, getter in models for k in metrics}
+        digits = {k: _digits([v for name, _ in models for v in values[(name, k)]]) for k in metrics}
+        lines += [
+            f"### {title}: gradient quality on `{set_name}` ({_seeds(seeds)}, mean ± std)",
+            "",
+            "| model | "
+            + " | ".join(_header(k, m) for k, m in metrics.items())
+            + f" | {primary}: rel. to baseline | rel. to control |",
+            "|" + "---|" * (len(metrics) + 3),
+        ]
+        changes = []
+        for name, getter in models:
+            is_ref = name == "baseline" or name.startswith("control")
+            row = []
+            for k in metrics:
+                rb = rel(getter, lambda x: x.get("baseline"), k)
+                rc = rel(getter, lambda x: x.get("control"), k)
+                row.append(_ms(rb, 1) + " %" if any(v is not None for v in rb) and name != "baseline" else "")
+                row.append(_ms(rc, 1) + " %" if any(v is not None for v in rc) and not is_ref else "")
+            changes.append(f"| {name} | " + " | ".join(row) + " |")
+            cells = [_ms(values[(name, k)], digits[k]) for k in metrics]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {row[0]} | {row[1]} |")
+        lines += [""]
+        if len(metrics) > 1:
+            lines += [
+                f"Relative change of every reported metric on `{set_name}` (positive = better):",
+                "",
+                "| model | " + " | ".join(f"{k} vs baseline | {k} vs control" for k in metrics) + " |",
+                "|" + "---|" * (2 * len(metrics) + 1),
+                *changes,
+                "",
+            ]
+    lines += [
+        "↑ higher is better, ↓ lower is better. Relative changes are per seed, then averaged; positive = better.",
         "",
     ]
-    header = "| model | " + " | ".join(label for _, label, _ in metrics) + " | rel. to baseline | rel. to control |"
-    lines += [header, "|" + "---|" * (len(metrics) + 3)]
-    primary, _, mode = metrics[1] if task == "str" else metrics[2]
-
-    def row(name, getter):
-        values = {k: [getter(s).get(k) if getter(s) else None for s in seeds] for k, _, _ in metrics}
-        rel_b = [
-            _rel(getter(s)[primary], _first_set(s["baseline"])[primary], mode) if getter(s) else None for s in seeds
-        ]
-        rel_c = [
-            _rel(getter(s)[primary], _first_set(s["control"])[primary], mode)
-            if getter(s) and s.get("control")
-            else None
-            for s in seeds
-        ]
-        digits = {"accuracy": 2, "total_edit_distance": 1, "normalized_edit_distance": 4}
-        cells = [_ms(values[k], digits.get(k, 3)) for k, _, _ in metrics]
-        rb = _ms(rel_b, 1) + " %" if any(v is not None for v in rel_b) and name != "baseline" else ""
-        is_ref = name == "baseline" or name.startswith("control")
-        rc = _ms(rel_c, 1) + " %" if any(v is not None for v in rel_c) and not is_ref else ""
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {rb} | {rc} |")
-
-    row("baseline", lambda s: _first_set(s["baseline"]))
-    if seeds[0].get("control"):
-        row("control (ordinary loss)", lambda s: _first_set(s["control"]) if s.get("control") else None)
-    for variant in _all_variants(seeds):
-        row(variant, lambda s, v=variant: _first_set(s["variants"][v]["metrics"]) if v in s["variants"] else None)
-    lines += ["", f"Relative change is of {primary} (positive = better), per seed, then averaged.", ""]
     described = []
     for variant in _all_variants(seeds):
         v = next(s["variants"][variant] for s in seeds if variant in s["variants"])
@@ -102,7 +184,7 @@ def quality_section(task, data):
         lines += ["Variants (all tune for the same steps as the control): " + "; ".join(described) + ".", ""]
 
     lines += [
-        f"### {task.upper()}: approximation quality (mean |e_hat - e|, held-out pairs)",
+        f"### {title}: approximation quality (mean |e_hat - e|, held-out pairs)",
         "",
         "| surrogate | global pairs | local pairs (its tuned model's outputs) |",
         "|---|---|---|",
@@ -110,180 +192,200 @@ def quality_section(task, data):
     pre = [s.get("pretrained_surrogate") or {} for s in seeds]
     lines.append(
         f"| pretrained on global pairs (local = baseline's outputs) | "
-        f"{_ms([p.get('approx_l1_global') for p in pre])} | {_ms([p.get('approx_l1_local') for p in pre])} |"
+        f"{_ms([p.get('approx_l1_global') for p in pre], 3)} | {_ms([p.get('approx_l1_local') for p in pre], 3)} |"
     )
     for variant in _all_variants(seeds):
         sur = [s["variants"].get(variant, {}).get("surrogate") or {} for s in seeds]
         lines.append(
-            f"| after tuning: {variant} | {_ms([x.get('approx_l1_global') for x in sur])} | "
-            f"{_ms([x.get('approx_l1_local') for x in sur])} |"
+            f"| after tuning: {variant} | {_ms([x.get('approx_l1_global') for x in sur], 3)} | "
+            f"{_ms([x.get('approx_l1_local') for x in sur], 3)} |"
         )
     lines += [""]
     return lines
 
 
-def bars_plot(task, data):
+def bars_plot(info, data):
+    """The primary metric of every model, one panel per reported set; returns the PNG's file name."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     seeds = data["seeds"]
-    key, label, _ = METRICS[task][1] if task == "str" else METRICS[task][2]
-    names = ["baseline"] + (["control"] if seeds[0].get("control") else []) + _all_variants(seeds)
-
-    def values(name):
-        if name == "baseline":
-            return [_first_set(s["baseline"])[key] for s in seeds]
-        if name == "control":
-            return [_first_set(s["control"])[key] for s in seeds if s.get("control")]
-        return [_first_set(s["variants"][name]["metrics"])[key] for s in seeds if name in s["variants"]]
-
-    means = [np.mean(values(n)) for n in names]
-    stds = [np.std(values(n)) for n in names]
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    ax.bar(
-        names,
-        means,
-        yerr=stds,
-        capsize=4,
-        color=["#888"] + ["#c96"] * ("control" in names) + ["#48c"] * (len(names) - 1 - ("control" in names)),
-    )
-    ax.set_ylabel(label)
-    ax.set_title(f"{task.upper()}: {label} on the held-out set ({len(seeds)} seeds)")
-    plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
+    primary = info["primary"]
+    sets = reported_sets(info, seeds[0]["baseline"])
+    models = _models(seeds)
+    fig, axes = plt.subplots(1, max(len(sets), 1), figsize=(7 * max(len(sets), 1), 3.5), squeeze=False)
+    for ax, set_name in zip(axes[0], sets):
+        names, means, stds = [], [], []
+        for name, getter in models:
+            values = [((getter(s) or {}).get(set_name) or {}).get(primary) for s in seeds]
+            values = [v for v in values if v is not None]
+            if values:
+                names.append(name.split(" ")[0])
+                means.append(np.mean(values))
+                stds.append(np.std(values))
+        colours = ["#888" if n == "baseline" else "#c96" if n == "control" else "#48c" for n in names]
+        ax.bar(names, means, yerr=stds, capsize=4, color=colours)
+        ax.set_ylabel(f"{primary} ({'higher' if info['metrics'][primary] == 'max' else 'lower'} is better)")
+        old = " (old protocol: also the selection set)" if info["validation_set"] is None else ""
+        ax.set_title(f"{info['name']}: {primary} on {set_name} ({_seeds(seeds)}){old}", fontsize=10)
+        plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
-    path = os.path.join(common.RESULTS_DIR, f"{task}_bars.png")
+    path = os.path.join(common.RESULTS_DIR, f"{info['name']}_bars.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return os.path.basename(path)
 
 
-def main():
+def _stems(suffix):
+    """Task names with a `<name><suffix>` file in the results folder, built-in tasks first."""
+    found = []
+    for path in glob.glob(os.path.join(common.RESULTS_DIR, f"*{suffix}")):
+        match = re.fullmatch(r"(.+)" + re.escape(suffix), os.path.basename(path))
+        if match:
+            found.append(match.group(1))
+    return [s for s in BUILTIN_ORDER if s in found or suffix == "_quality.json"] + sorted(
+        s for s in found if s not in BUILTIN_ORDER
+    )
+
+
+def _machine_line(data):
+    m = data["machine"]
+    return (
+        f"Machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, {m.get('gpus', 0)} GPUs, "
+        f"TF {m.get('tensorflow')}, commit {m.get('git_commit')}, {m.get('date')}; "
+        f"wall time {data.get('wall_time_s', 0) / 60:.1f} min."
+    )
+
+
+def quality_chapter(stem):
+    data = _load(f"{stem}_quality.json")
+    if not data or not data.get("seeds"):
+        return [f"## {stem} quality", "", f"Not yet measured: run `python bench/quality.py --task={stem}`.", ""]
+    info = task_info(data, stem)
+    if info is None:
+        return []
     lines = [
-        "# tfls results",
+        f"## {info['name']} quality",
         "",
-        "Generated by `python bench/report.py` from the JSON in `docs/results/` (each written by the bench",
-        "script named beside it). Every table is what this machine measured; no table cell is typed by hand.",
-        'The one hand-written part, "Reading these numbers" (`docs/results/NOTES.md`), quotes the tables.',
+        f"Command: `{data['command']}` (overrides: `{data['overrides']}`)",
+        _machine_line(data),
         "",
     ]
-    for task in ("str", "det"):
-        data = _load(f"{task}_quality.json")
-        if not data or not data.get("seeds"):
-            lines += [
-                f"## {task.upper()} quality",
-                "",
-                f"Not yet measured: run `python bench/quality.py --task={task}`.",
-                "",
-            ]
+    lines += quality_section(info, data)
+    lines += [f"![{info['name']} bars](results/{bars_plot(info, data)})", ""]
+    for extra in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{stem}_*.png"))):
+        if not extra.endswith("_bars.png"):
+            lines += [f"![{os.path.basename(extra)}](results/{os.path.basename(extra)})", ""]
+    for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{stem}_quality_*.json"))):
+        # investigations: the same bench on one seed's base with other tuning settings (--output=...)
+        extra = _load(os.path.basename(path))
+        if not extra or not extra.get("seeds"):
             continue
-        m = data["machine"]
+        extra_info = task_info(extra, stem)
+        if extra_info is None:
+            continue
+        label = os.path.basename(path)[len(f"{stem}_quality_") : -len(".json")]
+        extra_info["name"] = f"{info['name']} investigation {label}"
         lines += [
-            f"## {task.upper()} quality",
+            f"### {info['name']} investigation: {label}",
             "",
-            f"Command: `{data['command']}` (overrides: `{data['overrides']}`)",
-            f"Machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, {m.get('gpus', 0)} GPUs, "
-            f"TF {m.get('tensorflow')}, commit {m.get('git_commit')}, {m.get('date')}; "
-            f"wall time {data.get('wall_time_s', 0) / 60:.1f} min.",
+            f"Command: `{extra['command']}` (overrides: `{extra['overrides']}`, tuning only: "
+            f"`{extra.get('tune_overrides', {})}`); "
+            f"commit {extra['machine'].get('git_commit')}, {extra['machine'].get('date')}.",
             "",
         ]
-        lines += quality_section(task, data)
-        lines += [f"![{task} bars](results/{bars_plot(task, data)})", ""]
-        for extra in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{task}_*.png"))):
-            if not extra.endswith("_bars.png"):
-                lines += [f"![{os.path.basename(extra)}](results/{os.path.basename(extra)})", ""]
-        for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{task}_quality_*.json"))):
-            # investigations: the same bench on one seed's base with other tuning settings (--output=...)
-            extra = _load(os.path.basename(path))
-            if not extra or not extra.get("seeds"):
-                continue
-            label = os.path.basename(path)[len(f"{task}_quality_") : -len(".json")]
-            lines += [
-                f"### {task.upper()} investigation: {label}",
-                "",
-                f"Command: `{extra['command']}` (overrides: `{extra['overrides']}`, tuning only: "
-                f"`{extra.get('tune_overrides', {})}`); "
-                f"commit {extra['machine'].get('git_commit')}, {extra['machine'].get('date')}.",
-                "",
-            ]
-            lines += quality_section(task, extra)
-    for task in ("str", "det"):
-        cap = _load(f"{task}_surrogate_capacity.json")
-        if cap and cap.get("rows"):
-            lines += [
-                f"## {task.upper()} surrogate: approximation error against capacity and pretraining length",
-                "",
-                f"Command: `{cap['command']}`; commit {cap['machine'].get('git_commit')}, "
-                f"{cap['machine'].get('date')}. Fresh surrogate pretrained on global pairs from one trained "
-                "baseline; local pairs are that baseline's outputs on the held-out set (never seen in pretraining).",
-                "",
-                "| overrides | embedding parameters | pretrain steps | global pairs | local pairs | wall (s) |",
-                "|---|---|---|---|---|---|",
-            ]
-            # a quality-bench base (<root>/seed<N>/base): its default pretrained surrogate is the reference row
-            found = re.search(r"seed(\d+)/base/?$", cap["base"])
-            base_seed = int(found.group(1)) if found else None
-            quality = _load(f"{task}_quality.json")
-            ref = next((s for s in (quality or {}).get("seeds", []) if s["seed"] == base_seed), None)
-            if ref and ref.get("pretrained_surrogate") and not any(not r["overrides"] for r in cap["rows"]):
-                p = ref["pretrained_surrogate"]
-                lines.append(
-                    f"| default (same base, from {task}_quality.json) | default | "
-                    f"{common.load_config(task).surrogate.pretrain_steps} | {p['approx_l1_global']:.3f} | "
-                    f"{p['approx_l1_local']:.3f} | |"
-                )
-            for r in cap["rows"]:
-                lines.append(
-                    f"| `{r['overrides'] or 'default'}` | {r.get('embedding_parameters')} | {r['pretrain_steps']} | "
-                    f"{r['approx_l1_global']:.3f} | {r['approx_l1_local']:.3f} | {r['wall_s']:.0f} |"
-                )
-            lines.append("")
+        lines += quality_section(extra_info, extra)
+    return lines
+
+
+def capacity_chapter(stem):
+    cap = _load(f"{stem}_surrogate_capacity.json")
+    if not cap or not cap.get("rows"):
+        return []
+    lines = [
+        f"## {stem} surrogate: approximation error against capacity and pretraining length",
+        "",
+        f"Command: `{cap['command']}`; commit {cap['machine'].get('git_commit')}, "
+        f"{cap['machine'].get('date')}. Fresh surrogate pretrained on global pairs from one trained "
+        "baseline; local pairs are that baseline's outputs on the held-out sets (never seen in pretraining).",
+        "",
+    ]
+    if "validation_set" not in cap:
+        lines += [
+            "Old protocol: the local pairs come from `synthetic_val`, the set that also selected the baseline.",
+            "",
+        ]
+    lines += [
+        "| overrides | embedding parameters | pretrain steps | global pairs | local pairs | wall (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    # a quality-bench base (<root>/seed<N>/base): its default pretrained surrogate is the reference row
+    found = re.search(r"seed(\d+)/base/?$", cap["base"])
+    base_seed = int(found.group(1)) if found else None
+    quality = _load(f"{stem}_quality.json")
+    ref = next((s for s in (quality or {}).get("seeds", []) if s["seed"] == base_seed), None)
+    if ref and ref.get("pretrained_surrogate") and not any(not r["overrides"] for r in cap["rows"]):
+        p = ref["pretrained_surrogate"]
+        try:
+            config = common.load_config(cap.get("task", stem), quality.get("config"), quality.get("overrides"))
+            steps = config.surrogate.pretrain_steps
+        except Exception as e:  # noqa: BLE001 - the reference row is optional; say why it is missing
+            print(f"[report] {stem} capacity: no default row ({e})", flush=True)
+            steps = None
+        if steps is not None:
+            lines.append(
+                f"| default (same base, from {stem}_quality.json) | default | {steps} | "
+                f"{p['approx_l1_global']:.3f} | {p['approx_l1_local']:.3f} | |"
+            )
+    for r in cap["rows"]:
+        lines.append(
+            f"| `{r['overrides'] or 'default'}` | {r.get('embedding_parameters')} | {r['pretrain_steps']} | "
+            f"{r['approx_l1_global']:.3f} | {r['approx_l1_local']:.3f} | {r['wall_s']:.0f} |"
+        )
+    lines.append("")
+    return lines
+
+
+def peer_chapter():
+    """Tesseract beside tfls' STR models, per evaluation set the peer JSON holds, in the STR task's metrics."""
     peer = _load("str_peer.json")
-    if peer:
+    if not peer:
+        return []
+    metrics = common.task_class("str").reported_metrics()
+    tesseract = peer["tesseract"]
+    sets = [k for k, v in tesseract.items() if isinstance(v, dict)]
+    lines = [
+        "## STR peer: Tesseract on the same held-out images",
+        "",
+        f"Command: `{peer['command']}`; {tesseract['version']}, `--psm 7`, images upscaled 3x, output "
+        "case-folded and filtered to the charset.",
+        "",
+    ]
+    ours = _load("str_quality.json")
+    old = ours and "validation_set" not in ours
+    for set_name in sets:
         lines += [
-            "## STR peer: Tesseract on the same held-out set",
+            f"Set `{set_name}`" + (" (old protocol: the tfls baseline was selected on it)." if old else "."),
             "",
-            f"Command: `{peer['command']}`; "
-            f"{peer['tesseract']['version']}, `--psm 7`, images upscaled 3x, output case-folded and "
-            "filtered to the charset.",
-            "",
-            "| system | word acc. (%) | total ED | 1 - norm. ED | samples |",
-            "|---|---|---|---|---|",
+            "| system | " + " | ".join(_header(k, m) for k, m in metrics.items()) + " | samples |",
+            "|" + "---|" * (len(metrics) + 2),
         ]
-        for name, value in peer.items():
-            if isinstance(value, dict) and "synthetic_val" in value:
-                r = value["synthetic_val"]
-                lines.append(
-                    f"| {name} | {r['accuracy']:.2f} | {r['total_edit_distance']} | "
-                    f"{r['normalized_edit_distance']:.4f} | {r['num_samples']} |"
-                )
-        ours = _load("str_quality.json")
+        rows = [("Tesseract", [tesseract[set_name]])]
+        rows += [(n, [v[set_name]]) for n, v in peer.items() if n.startswith("tfls_") and set_name in v]
         if ours and ours.get("seeds"):
-            # the same held-out set (synthetic_val of configs/str.py); mean over the quality bench's seeds
             seeds = ours["seeds"]
-            rows = [("baseline", lambda s: s["baseline"]), ("control", lambda s: s.get("control"))]
-            rows += [(v, lambda s, v=v: (s["variants"].get(v) or {}).get("metrics")) for v in _all_variants(seeds)]
-            for name, get in rows:
-                got = [get(s)["synthetic_val"] for s in seeds if get(s) and "synthetic_val" in get(s)]
+            for name, getter in _models(seeds):
+                got = [(getter(s) or {}).get(set_name) for s in seeds]
+                got = [g for g in got if g]
                 if got:
-                    acc = np.mean([g["accuracy"] for g in got])
-                    ted = np.mean([g["total_edit_distance"] for g in got])
-                    ned = np.mean([g["normalized_edit_distance"] for g in got])
-                    lines.append(
-                        f"| tfls {name} (mean of {len(got)} seeds, str_quality.json) | {acc:.2f} | {ted:.1f} | "
-                        f"{ned:.4f} | {got[0]['num_samples']} |"
-                    )
+                    rows.append((f"tfls {name} (mean of {len(got)} seeds, str_quality.json)", got))
+        for name, got in rows:
+            cells = [f"{np.mean([g[k] for g in got]):.{_digits([g[k] for g in got])}f}" for k in metrics]
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {got[0].get('num_samples', '')} |")
         lines.append("")
-    notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
-    if os.path.exists(notes):
-        lines += [open(notes).read()]
-    cost = _load("cost.json")
-    if cost:
-        lines += cost_section(cost)
-    with open(os.path.join(common.ROOT, "docs", "RESULTS.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("wrote docs/RESULTS.md")
+    return lines
 
 
 def cost_section(cost):
@@ -295,7 +397,7 @@ def cost_section(cost):
         "",
     ]
     for task, c in cost.get("tasks", {}).items():
-        lines += [f"### {task.upper()}", "", "| quantity | value |", "|---|---|"]
+        lines += [f"### {task}", "", "| quantity | value |", "|---|---|"]
         for k, v in c.items():
             if isinstance(v, dict | list):
                 continue
@@ -311,6 +413,39 @@ def cost_section(cost):
                 ]
                 lines.append("")
     return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--output", default=os.path.join(common.ROOT, "docs", "RESULTS.md"), help="the Markdown file to write"
+    )
+    args = parser.parse_args()
+    lines = [
+        "# tfls results",
+        "",
+        "Generated by `python bench/report.py` from the JSON in `docs/results/` (each written by the bench",
+        "script named beside it). Every table is what this machine measured; no table cell is typed by hand.",
+        "Tables report test sets only, never the validation set that selected the model; JSON from before the",
+        "val/test split is marked as old protocol where it appears.",
+        'The one hand-written part, "Reading these numbers" (`docs/results/NOTES.md`), quotes the tables.',
+        "",
+    ]
+    for stem in _stems("_quality.json"):
+        lines += quality_chapter(stem)
+    for stem in _stems("_surrogate_capacity.json"):
+        lines += capacity_chapter(stem)
+    lines += peer_chapter()
+    notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
+    if os.path.exists(notes):
+        with open(notes) as f:
+            lines += [f.read()]
+    cost = _load("cost.json")
+    if cost:
+        lines += cost_section(cost)
+    with open(args.output, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

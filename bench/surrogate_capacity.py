@@ -7,9 +7,10 @@
 `--base` is a finished baseline workdir (e.g. one `bench/quality.py` left in its scratch folder, or a
 `python -m tfls.main` workdir). Each `--try` (space-separated key=value config overrides; the first row is
 always the default config) forks that baseline, pretrains a fresh surrogate on global pairs, and measures
-mean |e_hat - e| on held-out global pairs and on the baseline's outputs over the held-out set (local pairs,
-which pretraining never sees). Writes docs/results/<task>_surrogate_capacity.json; `bench/report.py` renders
-it. Use it when the approximation error misses its aim, to see whether steps or width close the gap.
+mean |e_hat - e| on held-out global pairs and on the baseline's outputs over the test sets (local pairs,
+which pretraining never sees). `--task` is a name or an import path (`package.module:Class`). Writes
+docs/results/<task name>_surrogate_capacity.json; `bench/report.py` renders it. Use it when the
+approximation error misses its aim, to see whether steps or width close the gap.
 """
 
 import argparse
@@ -19,36 +20,44 @@ import time
 import common
 
 
-def _embedding_parameters(task_name, config):
-    from tfls.main import load_task
-
-    surrogate = load_task(task_name, config).build_surrogate()
+def _embedding_parameters(task, config):
+    surrogate = common.task_class(task)(config).build_surrogate()
     surrogate.build()
     return int(sum(v.shape.num_elements() for v in surrogate.embedding.trainable_variables))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", choices=["str", "det"], required=True)
+    parser.add_argument("--task", required=True, help="str, det, or a Task class as package.module:Class")
+    parser.add_argument("--config", default=None, help="config file or configs/ name (default: the task's own)")
     parser.add_argument("--base", required=True, help="a workdir whose train stage finished")
     parser.add_argument("--try", dest="tries", action="append", default=[], help="overrides for one row")
-    parser.add_argument("--workdir", default=None, help="scratch folder (default /tmp/tfls_bench/<task>_capacity)")
+    parser.add_argument("--workdir", default=None, help="scratch folder (default /tmp/tfls_bench/<name>_capacity)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-default", action="store_true", help="no default-config row (e.g. known already)")
+    parser.add_argument(
+        "--set", action="append", help="override for every row, e.g. the base's own data/model overrides (repeatable)"
+    )
     args = parser.parse_args()
     if not os.path.exists(os.path.join(args.base, "models", "baseline")):
         parser.error(f"{args.base} holds no trained baseline (models/baseline is missing)")
-    root = args.workdir or os.path.join("/tmp", "tfls_bench", f"{args.task}_capacity")
+    try:
+        task_name = common.results_name(args.task)
+    except ValueError as e:
+        parser.error(str(e))
+    root = args.workdir or os.path.join("/tmp", "tfls_bench", f"{task_name}_capacity")
     payload = {
-        "task": args.task,
+        **common.task_metadata(args.task),
         "base": args.base,
         "machine": common.machine(),
         "command": "python bench/surrogate_capacity.py " + " ".join(os.sys.argv[1:]),
+        "overrides": common.parse_overrides(args.set),
         "rows": [],
     }
     for i, text in enumerate(([] if args.skip_default else [""]) + args.tries):
         overrides = common.parse_overrides(text.split())
-        config = common.load_config(args.task, overrides={**overrides, "seed": args.seed, "export.enabled": False})
+        overrides_all = {**common.parse_overrides(args.set), **overrides, "seed": args.seed, "export.enabled": False}
+        config = common.load_config(args.task, args.config, overrides=overrides_all)
         d = os.path.join(root, f"row{i}")
         common.fork_workdir(args.base, d, keep=("baseline",), completed=("train",))
         start = time.time()
@@ -64,7 +73,7 @@ def main():
         }
         payload["rows"].append(row)
         print(f"[capacity] {overrides or 'default'}: {row}", flush=True)
-        common.write_json(f"{args.task}_surrogate_capacity.json", payload)
+        common.write_json(f"{task_name}_surrogate_capacity.json", payload)
 
 
 if __name__ == "__main__":
