@@ -1,6 +1,6 @@
 """Rotated text detection, small default: synthetic 128 px scenes, small ResNet, LS-IoU tuning.
 
-Runs in about 10 minutes on 2 CPU cores:
+Sized for 2 CPU cores (measured results and run times: docs/RESULTS.md):
   python -m tfls.main --task=det
   python -m tfls.main --task=det --config=configs/det.py --workdir=workdir/det --config.train.steps=600
 Evaluate on a real ICDAR 2015 folder as well with

@@ -7,17 +7,11 @@ Meant for a GPU and real data (MJSynth/SynthText LMDBs, mixed 0.5/0.5 per batch)
 Without LMDBs it trains on the synthetic renderer with every distortion on.
 """
 
-import importlib.util
-import os
-
-_spec = importlib.util.spec_from_file_location("tfls_str_config", os.path.join(os.path.dirname(__file__), "str.py"))
-_small = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_small)
-data_config, small_config = _small.data_config, _small.get_config
+from configs import str as small
 
 
 def get_config():
-    config = small_config()
+    config = small.get_config()
     config.train.steps = 300000
     config.train.batch_size = 192
     config.train.optimizer = "adadelta"
@@ -38,7 +32,7 @@ def get_config():
     config.tune.steps = 20000
     config.tune.learning_rate = 1e-4
 
-    d = config.data = data_config(max_length=25)
+    d = config.data = small.data_config(max_length=25)
     d.corpus_size = 50000
     d.random_fraction = 0.2
     d.random_max_length = 25
