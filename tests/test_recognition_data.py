@@ -1,7 +1,10 @@
-"""Renderer determinism, synthetic pipelines, LMDB writer/reader with filtered and corrupt records."""
+"""Vocabulary, renderer determinism, synthetic pipelines and held-out sets, LMDB writer/reader with filtered
+and corrupt records."""
 
+import importlib.util
 import io
 import logging
+import os
 
 import lmdb
 import numpy as np
@@ -9,13 +12,15 @@ import pytest
 from PIL import Image
 
 from tfls.recognition import data as data_lib
+from tfls.recognition import fonts as fonts_lib
 from tfls.recognition.charset import Charset
-from tfls.recognition.corpus import WordSampler
+from tfls.recognition.corpus import NUMBER_FORMATS, WordSampler, frequent_words
 from tfls.recognition.make_lmdb import main as make_lmdb_main
 from tfls.recognition.make_lmdb import write_lmdb
 from tfls.recognition.renderer import WordRenderer, render_example
 
 CS = Charset(max_length=6)
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def png(value, size=(20, 10)):
@@ -38,6 +43,56 @@ def test_renderer_is_deterministic_and_varied():
         WordRenderer(distortions={"wobble": 1})
 
 
+def test_vocabulary_words_numbers_random_strings_and_case():
+    cs = Charset(max_length=10)
+    words = frequent_words(cs, 5000)
+    assert len(words) == 5000 and len(set(words)) == 5000 and all(cs.is_valid(w) for w in words)
+    s = WordSampler(
+        cs,
+        words,
+        random_fraction=0.1,
+        random_max_length=8,
+        number_fraction=0.2,
+        upper_fraction=0.25,
+        title_fraction=0.25,
+    )
+    rng = np.random.default_rng(0)
+    texts = [s.sample_text(rng) for _ in range(3000)]
+    labels = [cs.normalize(t) for t in texts]
+    assert all(cs.is_valid(label) and label == label.lower() for label in labels)
+    assert all(len(label) <= cs.max_length for label in labels)
+    upper = sum(t.isupper() for t in texts) / len(texts)
+    title = sum(t[:1].isupper() and not t.isupper() for t in texts) / len(texts)
+    assert 0.15 < upper < 0.35 and 0.1 < title < 0.35
+    numeric = sum(any(c.isdigit() for c in label) for label in labels) / len(labels)
+    assert 0.15 < numeric < 0.4
+    assert len(set(labels)) > 1500  # tens of thousands of words: few repeats
+    # 0-9a-z has no punctuation: no format that needs it is used.
+    assert set(s.number_formats) >= {"integer", "year", "ordinal", "day_month", "quantity"}
+    assert not {"decimal", "price", "clock"} & set(s.number_formats)
+    # The label of an example is the rendered text lower-cased.
+    renderer = WordRenderer(height=16, width=40)
+    for i in range(20):
+        _, label = render_example(renderer, s, 3, i)
+        text = s.sample_text(np.random.default_rng([3, i]))
+        assert label == text.lower()
+
+
+def test_numbers_with_punctuation_when_the_charset_has_it():
+    cs = Charset("0123456789abcdefghijklmnopqrstuvwxyz.,:$%/-", max_length=12)
+    s = WordSampler(cs, ["word"], random_fraction=0.0, number_fraction=1.0)
+    assert set(s.number_formats) == set(NUMBER_FORMATS)
+    rng = np.random.default_rng(1)
+    labels = [s.sample(rng) for _ in range(2000)]
+    assert all(cs.is_valid(label) for label in labels)
+    for mark in ".,:$%/-":
+        assert any(mark in label for label in labels), mark
+    # A case-sensitive charset keeps the case in the label.
+    cased = Charset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", 10, case_sensitive=True)
+    s = WordSampler(cased, ["word", "text"], random_fraction=0.0, upper_fraction=1.0)
+    assert s.sample(np.random.default_rng(0)) in ("WORD", "TEXT")
+
+
 def test_synthetic_stream_matches_render_arrays():
     r = WordRenderer(height=16, width=40)
     s = WordSampler(CS, ["ab", "cd"], 0.0)
@@ -49,6 +104,58 @@ def test_synthetic_stream_matches_render_arrays():
     np.testing.assert_array_equal(x.numpy(), images.astype(np.float32))
     np.testing.assert_array_equal(y.numpy(), labels)
     assert [CS.decode(row) for row in y.numpy()] == texts
+
+
+def str_config(**data):
+    spec = importlib.util.spec_from_file_location("str_cfg", os.path.join(ROOT, "configs", "str.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    config.data.update(dict(dict(corpus_size=200, eval_size=12, train_pool=0), **data))
+    config.eval.batch_size = 5
+    return config
+
+
+def test_held_out_sets_sizes_fonts_and_seeds(tmp_path):
+    from tfls.recognition.task import RecognitionTask
+
+    write_lmdb(str(tmp_path / "IIIT5k"), [(png(90), "word")] * 3)
+    task = RecognitionTask(str_config(eval_lmdb=str(tmp_path / "IIIT5k")))
+    sets = task.eval_datasets()
+    assert list(sets) == ["val", "test", "test_ood", "IIIT5k"]
+    arrays = {}
+    for name, ds in sets.items():
+        batches = list(ds)
+        arrays[name] = np.concatenate([x.numpy() for x, _ in batches])
+        labels = np.concatenate([y.numpy() for _, y in batches])
+        assert len(arrays[name]) == (3 if name == "IIIT5k" else 12)
+        texts = [task.charset.decode(row) for row in labels]
+        assert all(task.charset.is_valid(t) for t in texts)
+    everything = np.concatenate([arrays[n] for n in ("val", "test", "test_ood")]).reshape(36, -1)
+    assert len({row.tobytes() for row in everything}) == 36  # distinct images, within and across sets
+    # Training, val and test use the training fonts; test_ood only held-out ones, with the harder mix.
+    _, ood_fonts = fonts_lib.split_fonts()
+    ood_paths = {f.path for f in ood_fonts}
+    assert task.renderer.fonts and not set(task.renderer.fonts) & ood_paths
+    assert set(task.ood_renderer.fonts) == ood_paths
+    assert task.ood_renderer.distortions["rotation_deg"] > task.renderer.distortions["rotation_deg"]
+    # Held-out seeds never meet a training stream, and val differs from test.
+    seeds = {data_lib.eval_set_seed(task.config.data.seed, n) for n in data_lib.EVAL_SETS}
+    assert len(seeds) == 3
+    val = data_lib.render_arrays(task.renderer, task.sampler, task.charset, data_lib.eval_set_seed(1, "val"), 0, 4)
+    train = data_lib.render_arrays(task.renderer, task.sampler, task.charset, 1, 0, 4)
+    assert not np.array_equal(val[0], train[0])
+    np.testing.assert_array_equal(val[0], arrays["val"][:4].astype(np.uint8))
+    assert len(task.serving_examples(2)) == 2
+
+
+def test_training_pool_uses_training_fonts_only():
+    from tfls.recognition.task import RecognitionTask
+
+    task = RecognitionTask(str_config(train_pool=10))
+    x, y = next(iter(task.train_dataset(seed=0)))
+    assert x.shape[1:] == (32, 100, 1) and y.shape[1] == task.charset.sequence_length
+    assert task._pool[0].shape[0] == 10
 
 
 def test_lmdb_round_trip_with_filtered_and_corrupt_records(tmp_path, caplog):

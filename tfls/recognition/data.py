@@ -18,8 +18,23 @@ from tfls.recognition.renderer import render_example
 log = logging.getLogger(__name__)
 
 
+# The synthetic held-out sets: `val` (selection, early stopping), `test` (reported) with the training fonts
+# and mix; `test_ood` (reported) with held-out fonts and the harder mix.
+EVAL_SETS = ("val", "test", "test_ood")
+# Held-out streams are seeded with (seed, _EVAL_STREAM + k, index): training streams are (seed, index), so
+# the two can only meet at a training index of 2**31, which no pool or stream reaches.
+_EVAL_STREAM = 2**31
+
+
+def eval_set_seed(seed, name):
+    """The render seed of held-out set `name` (one of `EVAL_SETS`) for data seed `seed`."""
+    if name not in EVAL_SETS:
+        raise ValueError(f"unknown held-out set {name!r}; known: {EVAL_SETS}")
+    return (int(seed), _EVAL_STREAM + EVAL_SETS.index(name))
+
+
 def render_arrays(renderer, sampler, charset, seed, start, count):
-    """Renders examples `start .. start + count - 1` of stream `seed`.
+    """Renders examples `start .. start + count - 1` of stream `seed` (an int, or `eval_set_seed(...)`).
 
     Returns:
       `(images uint8 [count, H, W, C], labels int32 [count, max_length + 1], texts list of str)`.

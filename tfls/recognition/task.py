@@ -86,21 +86,53 @@ class RecognitionTask(Task):
 
     @property
     def sampler(self):
-        """The label sampler (wordfreq corpus + random strings)."""
+        """The text sampler: wordfreq words, numbers and random strings, in varied case."""
         if self._sampler is None:
             d = self.config.data
             words = frequent_words(self.charset, d.corpus_size, d.corpus_min_length)
-            self._sampler = WordSampler(self.charset, words, d.random_fraction, d.random_max_length or None)
+            self._sampler = WordSampler(
+                self.charset,
+                words,
+                d.random_fraction,
+                d.random_max_length or None,
+                number_fraction=d.get("number_fraction", 0.0),
+                upper_fraction=d.get("upper_fraction", 0.0),
+                title_fraction=d.get("title_fraction", 0.0),
+            )
         return self._sampler
+
+    def _font_split(self):
+        """`(training fonts, held-out fonts)`: `data.fonts` (files) or the discovered fonts not held out."""
+        from tfls.recognition import fonts as fonts_lib
+
+        d = self.config.data
+        train, ood = fonts_lib.split_fonts(
+            self.charset.characters, fonts_lib.parse_families(d.get("ood_fonts", "")), self.charset.case_sensitive
+        )
+        if d.fonts:
+            train = [f for f in d.fonts.split(",") if f]
+        return train, ood
 
     @property
     def renderer(self):
-        """The synthetic word renderer of `config.data`."""
+        """The word renderer of the training stream, `val` and `test`: training fonts, `data.distortions`."""
         if self._renderer is None:
             d = self.config.data
-            fonts = [f for f in d.fonts.split(",") if f] if d.fonts else None
-            self._renderer = WordRenderer(*self.image_shape[:2], fonts, dict(d.distortions), self.image_shape[2])
+            train, _ = self._font_split()
+            self._renderer = WordRenderer(*self.image_shape[:2], train, dict(d.distortions), self.image_shape[2])
         return self._renderer
+
+    @property
+    def ood_renderer(self):
+        """The renderer of `test_ood`: held-out fonts (`data.ood_fonts`) and `data.ood_distortions`."""
+        if getattr(self, "_ood_renderer", None) is None:
+            d = self.config.data
+            _, ood = self._font_split()
+            if not ood:
+                raise ValueError("test_ood needs held-out font families: data.ood_fonts is empty")
+            distortions = dict(d.get("ood_distortions", d.distortions))
+            self._ood_renderer = WordRenderer(*self.image_shape[:2], ood, distortions, self.image_shape[2])
+        return self._ood_renderer
 
     def _lmdbs(self, paths):
         return [data_lib.LmdbWordDataset(p, self.charset, self.image_shape) for p in paths.split(",") if p]
@@ -126,26 +158,34 @@ class RecognitionTask(Task):
         )
 
     def eval_datasets(self):
+        """`val` and `test` (training fonts and mix, two held-out seeds), `test_ood` (held-out fonts, harder
+        mix), `data.eval_size` images each, then each `data.eval_lmdb` set under its folder name."""
         d = self.config.data
         batch = int(self.config.eval.batch_size)
-        if self._eval_arrays is None:
-            # A different render stream from the training pool/stream: new images (words can repeat).
-            images, labels, _ = data_lib.render_arrays(
-                self.renderer, self.sampler, self.charset, d.seed + 7919, 0, int(d.eval_size)
-            )
-            self._eval_arrays = (images, labels)
-        sets = {}
-        if d.eval_size > 0:
-            sets["synthetic_val"] = data_lib.array_dataset(*self._eval_arrays, batch)
+        if getattr(self, "_eval_sets", None) is None:
+            names = data_lib.EVAL_SETS
+            if not self._font_split()[1]:
+                log.warning("data.ood_fonts holds out no font family: no test_ood set")
+                names = tuple(n for n in names if n != "test_ood")
+            arrays = {}
+            for name in names:
+                renderer = self.ood_renderer if name == "test_ood" else self.renderer
+                seed = data_lib.eval_set_seed(d.seed, name)
+                count = max(int(d.eval_size), 0)
+                arrays[name] = data_lib.render_arrays(renderer, self.sampler, self.charset, seed, 0, count)[:2]
+            # write_summaries shows images of the validation set.
+            self._eval_arrays = arrays["val"]
+            self._eval_sets = arrays if d.eval_size > 0 else {}
+        sets = {name: data_lib.array_dataset(*arrays, batch) for name, arrays in self._eval_sets.items()}
         for lmdb_set in self._lmdbs(d.eval_lmdb):
             sets[os.path.basename(os.path.normpath(lmdb_set.path))] = data_lib.lmdb_eval_dataset(lmdb_set, batch)
         return sets
 
     def serving_examples(self, n):
-        """`n` PNG-encoded held-out images, as a client would send them."""
+        """`n` PNG-encoded images of the `test` set's stream, as a client would send them."""
         from PIL import Image
 
-        seed = self.config.data.seed + 7919
+        seed = data_lib.eval_set_seed(self.config.data.seed, "test")
         images, _, _ = data_lib.render_arrays(self.renderer, self.sampler, self.charset, seed, 0, n)
         out = []
         for image in images:
