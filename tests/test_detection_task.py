@@ -56,7 +56,7 @@ def test_main_job_writes_results(finished_job):
     _, results, stdout = finished_job
     assert results["task"] == "det" and results["wall_time_s"] > 0
     for model in ("baseline", "tuned"):
-        metrics = results[model]["synthetic_val"]
+        metrics = results[model]["test"]
         assert metrics["num_images"] == 4
         assert set(metrics) >= {"precision", "recall", "hmean"}
         assert all(0.0 <= metrics[k] <= 1.0 for k in ("precision", "recall", "hmean"))
@@ -70,7 +70,7 @@ def test_icdar_result_files_per_model(finished_job):
     # one folder per model and evaluation set, so the tuned model's evaluation leaves the baseline's files
     workdir, _, _ = finished_job
     for model in ("baseline", "control", "tuned"):
-        folder = workdir / "icdar_results" / model / "synthetic_val"
+        folder = workdir / "icdar_results" / model / "test"
         if model == "control":
             assert not folder.exists()  # the default job runs no control stage
             continue

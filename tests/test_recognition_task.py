@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import tensorflow as tf
 
+from tfls.configuration import load_config
 from tfls.recognition.charset import Charset
 from tfls.recognition.ctc_alignment import ctc_target_paths
 from tfls.recognition.task import RecognitionTask
@@ -16,12 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def tiny_config(prediction="ctc"):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("str_cfg", os.path.join(ROOT, "configs", "str.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config()
+    config = load_config(os.path.join(ROOT, "configs", "str.py"))
+    config.train.init_from = ""
     config.data.corpus_size = 50
     config.data.max_length = 5
     config.data.image_width = 40
@@ -50,7 +47,7 @@ def test_surrogate_pairs_and_evaluate_agree_with_the_true_metric():
         task = RecognitionTask(tiny_config(prediction))
         model = task.build_model()
         surrogate = task.build_surrogate()
-        x, y = next(iter(task.eval_datasets()["synthetic_val"]))
+        x, y = next(iter(task.eval_datasets()["test"]))
         outputs = task.forward(model, x, y, training=False)
         pred, target, weight = task.surrogate_pairs(outputs, y)
         assert pred.shape[1:] == target.shape[1:] == surrogate.pred_shape
@@ -62,14 +59,17 @@ def test_surrogate_pairs_and_evaluate_agree_with_the_true_metric():
 
         expected = [Levenshtein.distance(p, g) for p, g in zip(texts, gts)]
         np.testing.assert_array_equal(surrogate.metric_fn(pred.numpy(), target.numpy()), expected)
-        metrics = task.evaluate(model, task.eval_datasets()["synthetic_val"])
+        metrics = task.evaluate(model, task.eval_datasets()["test"])
         assert metrics["num_samples"] == 6
         assert float(task.ordinary_loss(task.forward(model, x, y, training=True), y)) > 0
 
 
 # A tiny STR job (seconds on 2 cores); also used by tests/test_distribute.py.
 TINY = [
+    "--config.train.init_from=",
     "--config.train.steps=6",
+    "--config.train.warmup_steps=2",
+    "--config.tune.surrogate_warmup_steps=2",
     "--config.train.eval_every=3",
     "--config.train.batch_size=4",
     "--config.surrogate.pretrain_steps=3",
@@ -94,8 +94,11 @@ def test_main_job_end_to_end_tiny(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["task"] == "str"
-    for model in ("baseline", "tuned"):
-        r = results[model]["synthetic_val"]
+    for model in ("baseline", "control", "tuned"):
+        r = results[model]["test"]
         assert r["num_samples"] == 8 and 0 <= r["accuracy"] <= 100 and r["total_edit_distance"] >= 0
     assert results["surrogate"]["approx_l1_global"] >= 0 and results["surrogate"]["approx_l1_local"] >= 0
     assert os.path.exists(os.path.join(results["export"], "saved_model.pb"))
+    # the default recognizer is the attention one, tuned on its free-running outputs after a surrogate warm-up
+    assert os.path.isdir(tmp_path / "checkpoints" / "tune_warmup")
+    assert "tuned vs control" in proc.stdout

@@ -179,7 +179,8 @@ def base_problems(config):
     ]
     problems = [c for c in checks if c is not None]
     warmup, steps = _get(config, "train.warmup_steps"), _get(config, "train.steps")
-    if _is_number(warmup) and _is_number(steps) and _get(config, "train.schedule") == "cosine" and warmup >= steps:
+    cosine = _get(config, "train.schedule") == "cosine"
+    if cosine and _is_number(warmup) and _is_number(steps) and steps >= 1 and warmup >= steps:
         problems.append(("train.warmup_steps", warmup, f"an integer < train.steps ({steps})"))
     return problems
 

@@ -87,7 +87,7 @@ class Task(abc.ABC):
     def evaluate(self, model, dataset, tag=None):
         """Real metrics of `model` on a finite dataset: dict `{metric_name: python number}`.
 
-        `tag` ("<model>/<set>", e.g. "tuned/synthetic_val") names the evaluate stage's final evaluation of one
+        `tag` ("<model>/<set>", e.g. "tuned/test") names the evaluate stage's final evaluation of one
         model on one set; a task that writes per-model files (detection's ICDAR result files) puts them under
         it, so evaluating the next model does not overwrite them. Evaluations during training pass None."""
 

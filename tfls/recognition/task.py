@@ -9,9 +9,9 @@ import tensorflow as tf
 from tfls.recognition import data as data_lib
 from tfls.recognition.charset import Charset, decode_ids_tf
 from tfls.recognition.corpus import WordSampler, frequent_words
-from tfls.recognition.embedding import EditDistanceEmbedding
+from tfls.recognition.ctc_alignment import ctc_forced_alignments, ctc_target_paths
+from tfls.recognition.lsed import EditDistanceEmbedding, RandomStringPairGenerator, edit_distance_metric
 from tfls.recognition.metrics import WordMetrics, edit_distances_tf
-from tfls.recognition.random_strings import RandomStringPairGenerator, ctc_forced_alignments, edit_distance_metric
 from tfls.recognition.recognizer import Recognizer
 from tfls.recognition.renderer import WordRenderer
 from tfls.recognition.serving import export_recognizer, predict_text
@@ -21,38 +21,62 @@ from tfls.task import Task
 log = logging.getLogger(__name__)
 
 
-def ctc_target_paths(labels, num_frames):
-    """Ground-truth label ids -> one CTC path per label, characters spread evenly over the frames.
-
-    Character i of an n-character label sits at frame `floor((i + 0.5) * T / n)`, every other frame is
-    blank; with `n <= T / 2` neighbours are at least two frames apart, so repeats survive the collapse.
-
-    Args:
-      labels: int `[B, L + 1]` EOS-padded ids.
-      num_frames: T.
-
-    Returns:
-      int32 `[B, T]` paths.
-    """
-    labels = tf.cast(labels, tf.int32)
-    length = tf.reduce_sum(tf.cast(labels > 0, tf.int32), axis=1, keepdims=True)
-    pos = tf.range(tf.shape(labels)[1])[None, :]
-    frame = tf.cast(
-        tf.floor((tf.cast(pos, tf.float32) + 0.5) * num_frames / tf.cast(tf.maximum(length, 1), tf.float32)),
-        tf.int32,
-    )
-    valid = pos < length
-    frame = tf.where(valid, tf.minimum(frame, num_frames - 1), num_frames)  # invalid -> dropped column
-    hits = tf.one_hot(frame, num_frames + 1, dtype=tf.int32)[..., :num_frames]  # [B, L + 1, T]
-    return tf.reduce_sum(hits * labels[:, :, None], axis=1)
-
-
 class RecognitionTask(Task):
     """STR with an edit-distance surrogate (LS-ED). See configs/str.py for the config keys."""
 
     name = "str"
     primary_metric = "accuracy"
     primary_metric_mode = "max"
+    report_metrics = {"total_edit_distance": "min", "normalized_edit_distance": "max"}
+    validation_set = "val"
+    default_config = "configs/str.py"
+
+    @classmethod
+    def validate_config(cls, config):
+        from tfls.configuration import check_choice, check_float, check_int, check_paths
+
+        d, m = config.data, config.model
+        problems = [
+            check_int(config, "data.max_length", 1),
+            check_int(config, "data.image_height", 8),
+            check_int(config, "data.image_width", 8),
+            check_choice(config, "data.channels", (1, 3)),
+            check_int(config, "data.eval_size", 0),
+            check_int(config, "data.train_pool", 0),
+            check_int(config, "data.corpus_size", 1),
+            check_float(config, "data.random_fraction", 0.0, 1.0),
+            check_paths(config, "data.train_lmdb"),
+            check_paths(config, "data.eval_lmdb"),
+            check_paths(config, "data.fonts", kind="file"),
+            check_choice(config, "model.prediction", ("ctc", "attn")),
+            check_choice(config, "model.transformation", ("none", "tps")),
+            check_choice(config, "model.feature_extractor", ("vgg", "resnet")),
+            check_choice(config, "model.sequence_model", ("none", "bilstm")),
+            check_int(config, "eval.batch_size", 1),
+            check_choice(config, "tune.outputs", ("free_running", "teacher_forced")),
+            check_choice(config, "tune.feedback", ("argmax", "soft")),
+            check_float(config, "surrogate.realistic_fraction", 0.0, 1.0),
+            check_float(config, "surrogate.small_edit_bias", 0.0, 1.0),
+            check_float(config, "surrogate.garbage_after_eos", 0.0, 1.0),
+            check_int(config, "surrogate.max_edits", 0),
+        ]
+        for key, value in d.get("distortions", {}).items():
+            if isinstance(value, float) and not key.endswith(("_deg", "contrast")) and "prob" in key:
+                problems.append(check_float(config, f"data.distortions.{key}", 0.0, 1.0))
+        if d.train_lmdb and d.train_lmdb_ratios:
+            ratios = str(d.train_lmdb_ratios).split(",")
+            if len(ratios) != len(str(d.train_lmdb).split(",")):
+                problems.append(("data.train_lmdb_ratios", d.train_lmdb_ratios, "one ratio per data.train_lmdb folder"))
+        frames = int(d.image_width) // 4 if isinstance(d.image_width, int) else None
+        if m.prediction == "ctc" and frames and isinstance(d.max_length, int) and 2 * d.max_length > frames:
+            problems.append(
+                (
+                    "data.max_length",
+                    d.max_length,
+                    f"<= {frames // 2} for CTC (image width {d.image_width} gives {frames} frames)",
+                )
+            )
+        return [p for p in problems if p is not None]
 
     def __init__(self, config):
         super().__init__(config)
@@ -218,7 +242,21 @@ class RecognitionTask(Task):
         teacher = training and not self.is_ctc
         return model(x, targets=y if teacher else None, training=training)
 
+    def tuning_forward(self, model, x, y, training):
+        """Attention, `tune.outputs="free_running"`: the decoder runs as at inference (greedy, feeding back
+        its own symbols: `tune.feedback`), so z holds the insertions and deletions a user would read; the
+        teacher-forced logits are added when the ordinary loss is part of the objective."""
+        t = self.config.tune
+        if self.is_ctc or t.get("outputs", "free_running") == "teacher_forced":
+            return self.forward(model, x, y, training)
+        outputs = {"free": model(x, training=training, feedback=t.get("feedback", "argmax"))}
+        if t.ordinary_loss_weight > 0:
+            outputs["teacher"] = model(x, targets=y, training=training)
+        return outputs
+
     def ordinary_loss(self, outputs, y):
+        if isinstance(outputs, dict):
+            outputs = outputs["teacher"]
         logits = tf.cast(outputs, tf.float32)
         y = tf.cast(y, tf.int32)
         if self.is_ctc:
@@ -243,6 +281,8 @@ class RecognitionTask(Task):
         return paths
 
     def surrogate_pairs(self, outputs, y):
+        if isinstance(outputs, dict):
+            outputs = outputs["free"]
         pred = tf.nn.softmax(tf.cast(outputs, tf.float32), axis=-1)
         if self.is_ctc:
             target_ids = self.ctc_targets(outputs, y)
@@ -254,7 +294,11 @@ class RecognitionTask(Task):
     def build_surrogate(self):
         s = self.config.surrogate
         embedding = EditDistanceEmbedding(
-            tuple(s.embedding_filters), s.embedding_kernel, s.embedding_dim, name="edit_distance_embedding"
+            tuple(s.embedding_filters),
+            s.embedding_kernel,
+            s.embedding_dim,
+            dilations=tuple(s.get("embedding_dilations", ())) or None,
+            name="edit_distance_embedding",
         )
         generator = RandomStringPairGenerator(
             self.charset,
@@ -263,6 +307,9 @@ class RecognitionTask(Task):
             ctc_frames=self.num_frames if self.is_ctc else None,
             soft_mix=s.soft_mix,
             ctc_layout=s.get("ctc_global_layout", "aligned"),
+            realistic_fraction=s.get("realistic_fraction", 0.0),
+            small_edit_bias=s.get("small_edit_bias", 0.0),
+            garbage_after_eos=s.get("garbage_after_eos", 0.0),
         )
         metric = edit_distance_metric(self.charset, self.is_ctc)
         return Surrogate(embedding, metric, generator, generator.pred_shape, seed=self.config.seed).build()
