@@ -9,6 +9,7 @@ import os
 import lmdb
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from tfls.recognition import data as data_lib
@@ -208,3 +209,32 @@ def test_make_lmdb_from_gt_file_counts_skips(tmp_path, caplog):
     assert "skipped 3" in caplog.text and "2.png" in caplog.text and "3.png" in caplog.text
     ds = data_lib.LmdbWordDataset(str(tmp_path / "out"), CS, (10, 20, 1))
     assert ds.num_samples == 1 and CS.decode(next(ds.examples())[1]) == "ok"
+
+
+def test_progressive_pool_renders_on_demand_then_reuses():
+    from tfls.recognition.charset import Charset
+    from tfls.recognition.corpus import WordSampler
+    from tfls.recognition.data import ProgressivePool, render_arrays
+    from tfls.recognition.renderer import WordRenderer
+
+    charset = Charset(max_length=6)
+    sampler = WordSampler(charset, ["cat", "dog", "bird"], random_fraction=0.0)
+    renderer = WordRenderer(16, 40)
+    pool = ProgressivePool(renderer, sampler, charset, seed=3, size=10)
+    batches = pool.batches(4, seed=0)
+    first, second = next(batches), next(batches)
+    assert pool.filled == 8
+    # the pool holds example i of stream 3, whatever order it was filled in
+    images, labels, _ = render_arrays(renderer, sampler, charset, 3, 0, 8)
+    np.testing.assert_array_equal(np.concatenate([first[0], second[0]]), images)
+    np.testing.assert_array_equal(np.concatenate([first[1], second[1]]), labels)
+    third = next(batches)  # 2 new images, then 2 drawn from the pool
+    assert pool.filled == 10
+    np.testing.assert_array_equal(third[0][:2], render_arrays(renderer, sampler, charset, 3, 8, 2)[0])
+    for _ in range(3):
+        more = next(batches)
+        assert pool.filled == 10 and more[0].shape == (4, 16, 40, 1)
+        assert all(any(np.array_equal(m, p) for p in pool.images) for m in more[0])
+    ds = pool.dataset(4, seed=1)
+    x, y = next(iter(ds))
+    assert x.dtype == tf.float32 and x.shape == (4, 16, 40, 1) and y.shape == (4, 7)

@@ -6,6 +6,7 @@ encoded with the `Charset` (EOS/blank = 0, EOS-padded).
 
 import logging
 import os
+import threading
 
 import lmdb
 import numpy as np
@@ -73,6 +74,62 @@ def synthetic_stream(renderer, sampler, charset, seed, batch_size, parallel_call
 
     ds = tf.data.Dataset.range(2**62).map(map_fn, num_parallel_calls=parallel_calls, deterministic=True)
     return ds.map(_to_float).prefetch(2)
+
+
+class ProgressivePool:
+    """A training pool of `size` rendered words, filled as training asks for it.
+
+    The first pass over the pool renders new images (example `i` of stream `seed`, so the pool's content
+    never depends on the order it was filled in); once full, batches are drawn at random from it. A job that
+    only post-tunes for a few hundred steps therefore renders what it uses, not the whole pool.
+
+    Args:
+      renderer, sampler, charset: as for `render_arrays`.
+      seed: the pool's render stream.
+      size: images in the full pool.
+    """
+
+    def __init__(self, renderer, sampler, charset, seed, size):
+        self.renderer, self.sampler, self.charset = renderer, sampler, charset
+        self.seed = seed
+        self.size = int(size)
+        shape = (renderer.height, renderer.width, renderer.channels)
+        self.images = np.zeros((self.size, *shape), np.uint8)
+        self.labels = np.zeros((self.size, charset.sequence_length), np.int32)
+        self.filled = 0
+        # The job opens a new stream at every checkpoint boundary while the last one may still prefetch.
+        self._lock = threading.Lock()
+
+    def fill(self, count):
+        """Renders the next `count` images (fewer when the pool is full); returns their indices."""
+        with self._lock:
+            count = min(int(count), self.size - self.filled)
+            start = self.filled
+            if count > 0:
+                images, labels, _ = render_arrays(self.renderer, self.sampler, self.charset, self.seed, start, count)
+                self.images[start : start + count] = images
+                self.labels[start : start + count] = labels
+                self.filled += count
+            return np.arange(start, start + count)
+
+    def batches(self, batch_size, seed):
+        """Infinite generator of `(images, labels)` batches: new images while the pool fills, then random ones."""
+        rng = np.random.default_rng(seed)
+        while True:
+            index = self.fill(batch_size)
+            if len(index) < batch_size:
+                index = np.concatenate([index, rng.integers(0, self.filled, batch_size - len(index))])
+            yield self.images[index], self.labels[index]
+
+    def dataset(self, batch_size, seed):
+        """The pool as an infinite tf.data stream of float32 image batches."""
+        shape = self.images.shape[1:]
+        spec = (
+            tf.TensorSpec((batch_size, *shape), tf.uint8),
+            tf.TensorSpec((batch_size, self.labels.shape[1]), tf.int32),
+        )
+        ds = tf.data.Dataset.from_generator(lambda: self.batches(batch_size, seed), output_signature=spec)
+        return ds.map(_to_float).prefetch(2)
 
 
 def array_dataset(images, labels, batch_size, shuffle_seed=None, repeat=False, drop_remainder=False):

@@ -172,11 +172,8 @@ class RecognitionTask(Task):
             return data_lib.lmdb_mixture(sets, ratios or [1.0] * len(sets), batch, seed)
         if d.train_pool > 0:
             if self._pool is None:
-                images, labels, _ = data_lib.render_arrays(
-                    self.renderer, self.sampler, self.charset, d.seed, 0, int(d.train_pool)
-                )
-                self._pool = (images, labels)
-            return data_lib.array_dataset(*self._pool, batch, shuffle_seed=seed, repeat=True, drop_remainder=True)
+                self._pool = data_lib.ProgressivePool(self.renderer, self.sampler, self.charset, d.seed, d.train_pool)
+            return self._pool.dataset(batch, seed)
         return data_lib.synthetic_stream(
             self.renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
         )
