@@ -150,7 +150,7 @@ def ood_distortions():
 def get_config():
     config = base_config()
     # Baseline training (from scratch: --config.train.init_from=""; the default post-tunes shipped weights).
-    config.train.steps = 8000
+    config.train.steps = 6000
     config.train.batch_size = 32
     config.train.optimizer = "adam"
     config.train.learning_rate = 1e-3
