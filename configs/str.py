@@ -174,6 +174,7 @@ def get_config():
     s.embedding_dilations = (1, 2, 4, 8)  # kernel 3: each feature sees 31 steps, a whole word
     s.embedding_kernel = 3
     s.embedding_dim = 64
+    s.eos_gate = True  # attention: fade rows after the first EOS (the metric ignores them); tfls' choice
     s.max_edits = 4
     s.soft_mix = 0.3
     # attention layout: recognizer-like edits (look-alikes, doubled/dropped letters, ends) rendered as

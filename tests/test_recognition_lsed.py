@@ -127,3 +127,29 @@ def test_attention_pairs_metric_matches_levenshtein():
     # Re-draw the same strings from the same seed: the softened matrices still decode to them.
     p2, t2 = gen.sample_strings(200, np.random.default_rng(1))
     assert targets[:20] == [t[:8] for t in t2[:20]]
+
+
+def test_eos_gate_hides_what_follows_the_first_eos():
+    from tfls.recognition.lsed import eos_gate
+
+    eye = np.eye(CS.num_classes, dtype=np.float32)
+    a, b, z = CS.encode("a")[0], CS.encode("b")[0], CS.encode("z")[0]
+    target = eye[[a, b, EOS, EOS, EOS]][None]
+    garbage = eye[[a, b, EOS, z, a]][None]
+    gated_t, gated_g = eos_gate(target).numpy(), eos_gate(garbage).numpy()
+    assert gated_t.shape == (1, 5, CS.num_classes + 1)
+    # rows up to and including the first EOS are kept, later ones are zero, and the last channel says "ended"
+    np.testing.assert_allclose(gated_t[0, :3, :-1], target[0, :3], atol=1e-4)
+    np.testing.assert_allclose(gated_t[0, 3:, :-1], 0.0, atol=1e-4)
+    np.testing.assert_allclose(gated_t[0, :, -1], [0, 0, 0, 1, 1], atol=1e-4)
+    np.testing.assert_allclose(gated_g, gated_t, atol=1e-4)
+    # an embedding with the gate cannot tell them apart; one without it can
+    gate = EditDistanceEmbedding(filters=(8,), embedding_dim=4, eos_gate=True)
+    plain = EditDistanceEmbedding(filters=(8,), embedding_dim=4)
+    np.testing.assert_allclose(gate(garbage).numpy(), gate(target).numpy(), atol=1e-3)
+    assert not np.allclose(plain(garbage).numpy(), plain(target).numpy(), atol=1e-3)
+    # the gate is differentiable in the EOS probability
+    soft = tf.Variable(0.6 * target + 0.4 / CS.num_classes)
+    with tf.GradientTape() as tape:
+        out = tf.reduce_sum(eos_gate(soft)[..., -1])
+    assert np.abs(tape.gradient(out, soft).numpy()[0, :, EOS]).sum() > 0

@@ -10,6 +10,7 @@ surrogate is used on softmax outputs (the paper's one-hot / softmax domain gap).
 import keras
 import Levenshtein
 import numpy as np
+import tensorflow as tf
 
 from tfls.recognition.charset import EOS
 from tfls.recognition.corpus import random_edit
@@ -309,6 +310,23 @@ def edit_distance_metric(charset, ctc):
     return metric_fn
 
 
+def eos_gate(z, sharpness=20.0):
+    """`[N, L, C + 1]` attention outputs -> `[N, L, C + 2]`: each row times the probability that reading has
+    not ended before it, plus that ended-probability as a last channel.
+
+    Row s "is EOS" softly: `r_s = sigmoid(sharpness * (z[s, EOS] - max_other(z[s])))`, about 1 when EOS is the
+    row's argmax; reading is alive at row t with `a_t = prod_{s < t} (1 - r_s)`. One-hot targets get exactly
+    their rows up to and including the first EOS and zeros after it; a prediction's rows after its EOS fade
+    out, whatever it emitted there. Differentiable in z (through the EOS and the best other class).
+    """
+    z = tf.convert_to_tensor(z, tf.float32)
+    eos = z[..., EOS]
+    best_other = tf.reduce_max(z[..., EOS + 1 :], axis=-1)
+    is_eos = tf.sigmoid(sharpness * (eos - best_other))
+    alive = tf.exp(tf.math.cumsum(tf.math.log(1.0 - is_eos + 1e-6), axis=1, exclusive=True))
+    return tf.concat([z * alive[..., None], (1.0 - alive)[..., None]], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="tfls")
 class EditDistanceEmbedding(keras.Model):
     """h_phi: `[N, L, |A|]` -> `[N, embedding_dim]`.
@@ -325,12 +343,26 @@ class EditDistanceEmbedding(keras.Model):
       embedding_dim: size of the output vector.
       layer_norm: LayerNorm after each convolution.
       dilations: dilation of each convolution (default 1 for all).
+      eos_gate: attention layout only (class 0 = EOS ends the text): rows after the first EOS are faded out
+        by a differentiable "still reading" gate and a channel that says where the text has ended is added
+        (see `eos_gate`), since the metric ignores what a free-running decoder emits after its EOS.
+      eos_sharpness: slope of the gate's soft "this row's argmax is EOS" test.
     """
 
     def __init__(
-        self, filters=(64, 64, 64), kernel_size=3, embedding_dim=64, layer_norm=True, dilations=None, **kwargs
+        self,
+        filters=(64, 64, 64),
+        kernel_size=3,
+        embedding_dim=64,
+        layer_norm=True,
+        dilations=None,
+        eos_gate=False,
+        eos_sharpness=20.0,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        self.eos_gate = bool(eos_gate)
+        self.eos_sharpness = float(eos_sharpness)
         self.filters = tuple(int(f) for f in filters)
         self.kernel_size = int(kernel_size)
         self.embedding_dim = int(embedding_dim)
@@ -350,6 +382,8 @@ class EditDistanceEmbedding(keras.Model):
         self.project = keras.layers.Dense(self.embedding_dim)
 
     def call(self, z):
+        if self.eos_gate:
+            z = eos_gate(z, self.eos_sharpness)
         return self.project(self.flatten(self.body(z)))
 
     def get_config(self):
@@ -360,5 +394,7 @@ class EditDistanceEmbedding(keras.Model):
             embedding_dim=self.embedding_dim,
             layer_norm=self.layer_norm,
             dilations=self.dilations,
+            eos_gate=self.eos_gate,
+            eos_sharpness=self.eos_sharpness,
         )
         return config

@@ -295,6 +295,7 @@ class RecognitionTask(Task):
             s.embedding_kernel,
             s.embedding_dim,
             dilations=tuple(s.get("embedding_dilations", ())) or None,
+            eos_gate=bool(s.get("eos_gate", False)) and not self.is_ctc,
             name="edit_distance_embedding",
         )
         generator = RandomStringPairGenerator(
