@@ -37,7 +37,17 @@ VARIANTS = {
     "local_only": ({"surrogate.local_weight": 1.0}, False),  # no pretraining on global pairs either
     "no_grad_penalty": ({"surrogate.grad_penalty_weight": 0.0}, True),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
+    "feds": ({"surrogate.robust_threshold": 1.0}, True),  # FEDS-style ramp: pairs the surrogate misjudges fade
 }
+
+
+def task_variants(task):
+    """The generic variants plus the task's own (`Task.tuning_variants`: `{name: overrides}`, e.g. STR's
+    teacher-forced tuning), all from the pretrained surrogate."""
+    from tfls import registry
+
+    cls = registry.task_class(task)
+    return {**VARIANTS, **{k: (v, True) for k, v in getattr(cls, "tuning_variants", {}).items()}}
 BASE_STAGES = ["train", "pretrain", "evaluate"]
 
 
@@ -162,7 +172,7 @@ def run_seed(
         out["control_s"] = res.get("bench_wall_s") if reused else time.time() - t0
         reused_runs += ["control"] if reused else []
     for name in variants:
-        extra, pretrained = VARIANTS[name]
+        extra, pretrained = task_variants(task)[name]
         d = _run_dir(root, seed, name, tag)
         keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
         fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
@@ -217,7 +227,7 @@ def main():
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--seed-list", default="", help="explicit seeds, e.g. 1,2 (overrides --seeds)")
     parser.add_argument("--append", action="store_true", help="add these seeds to the existing JSON output")
-    parser.add_argument("--variants", default=",".join(VARIANTS))
+    parser.add_argument("--variants", default="tuned", help="comma-separated; see VARIANTS and Task.tuning_variants")
     parser.add_argument("--set", action="append", help="config override key=value (repeatable)")
     parser.add_argument(
         "--tune-set",
@@ -249,9 +259,10 @@ def main():
     except ValueError as e:
         parser.error(str(e))
     variants = [v for v in args.variants.split(",") if v]
-    unknown = [v for v in variants if v not in VARIANTS]
+    known = task_variants(args.task)
+    unknown = [v for v in variants if v not in known]
     if unknown:
-        parser.error(f"unknown variants {unknown}; known: {', '.join(VARIANTS)}")
+        parser.error(f"unknown variants {unknown}; known: {', '.join(known)}")
     overrides = common.parse_overrides(args.set)
     tune_overrides = common.parse_overrides(args.tune_set)
     root = args.workdir or os.path.join("/tmp", "tfls_bench", task_name)

@@ -30,6 +30,11 @@ class RecognitionTask(Task):
     report_metrics = {"total_edit_distance": "min", "normalized_edit_distance": "max"}
     validation_set = "val"
     default_config = "configs/str.py"
+    #: ablations of the tuning (bench/quality.py --variants=...)
+    tuning_variants = {
+        "soft_feedback": {"tune.feedback": "soft"},
+        "teacher_forced": {"tune.outputs": "teacher_forced"},
+    }
 
     @classmethod
     def validate_config(cls, config):
