@@ -3,9 +3,11 @@
 REST (port 8501) or gRPC (port 8500); signature `serving_default`, input `image_bytes`:
   python export/client.py --rest=http://localhost:8501 --model=str word1.png word2.jpg
   python export/client.py --grpc=localhost:8500 --model=det scene.jpg
+  python export/client.py --rest=http://localhost:8501 --model=ocr photo.jpg
 Recognition models return `text` and `confidence`; detection models `boxes [K, 8]` (x1, y1, ..., x4, y4),
-`scores [K]` and `num_detections`. The REST path needs only the standard library; gRPC needs grpcio and
-tensorflow-serving-api.
+`scores [K]` and `num_detections`; the OCR model (`python -m tfls.ocr.export`) `boxes [K, 8]`, `texts [K]`,
+`box_scores [K]`, `text_confidences [K]` and `num_words`, the words first and in reading order. The REST
+path needs only the standard library; gRPC needs grpcio and tensorflow-serving-api.
 """
 
 import argparse
@@ -88,7 +90,17 @@ def grpc_predict(address, model, images, signature="serving_default", version=No
 
 
 def format_prediction(name, row):
-    """One printable line per image: text and confidence, or the detections above no threshold."""
+    """Printable lines per image: text and confidence, the detections, or the words read with their boxes."""
+    if "texts" in row:
+        n = int(row["num_words"])
+        lines = [f"{name}\t{n} words"]
+        for text, box, box_score, confidence in list(
+            zip(row["texts"], row["boxes"], row["box_scores"], row["text_confidences"])
+        )[:n]:
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            coords = ",".join(f"{float(v):.1f}" for v in box)
+            lines.append(f"  {text}\t{float(box_score):.3f}\t{float(confidence):.3f}\t{coords}")
+        return "\n".join(lines)
     if "text" in row:
         text = row["text"]
         text = text.decode() if isinstance(text, bytes) else str(text)

@@ -124,6 +124,10 @@ def _parse_flags(argv):
 
 def run():
     """Console-script entry point (`tfls`)."""
+    if len(sys.argv) > 1 and sys.argv[1] == "read":
+        from tfls import read
+
+        sys.exit(read.main(sys.argv[2:]))
     try:
         sys.argv = _default_config_argv(sys.argv)
     except Exception as e:  # noqa: BLE001
