@@ -10,7 +10,7 @@ import tensorflow as tf
 from tfls import distribute
 from tfls.job import stages as stages_lib
 from tfls.job import weights as weights_lib
-from tfls.job.workdir import JobError, Workdir
+from tfls.job.workdir import JobError, Workdir, atomic_write_json
 from tfls.surrogate import SurrogateTuner
 
 STAGES = stages_lib.STAGES
@@ -205,14 +205,20 @@ class Job:
     def run(self, stages):
         """Run `stages` in order, skipping those already completed in this workdir."""
         start = time.time()
+        if self.workdir.chief:
+            atomic_write_json(os.path.join(self.workdir.path, "config.json"), self.config.to_dict())
+        self.results["seed"] = self.config.seed
         for stage in stages:
             if self.workdir.is_complete(stage) and stage not in ("evaluate", "export"):
                 print(f"[{stage}] already complete in {self.workdir.path}: skipped", flush=True)
                 continue
+            stage_start = time.time()
             if stage == "train" and self.config.train.get("init_from", ""):
                 self._baseline_from_init()
-                continue
-            getattr(stages_lib, stage)(self)
+            else:
+                getattr(stages_lib, stage)(self)
+            # per stage; a resumed stage counts only this process' share
+            self.results.setdefault("stage_wall_s", {})[stage] = round(time.time() - stage_start, 2)
         self.results["task"] = self.task.name
         self.results["wall_time_s"] = round(time.time() - start, 2)
         self.results["stages"] = stages
