@@ -249,6 +249,8 @@ def models(tmp_path_factory):
         task = cls(load_config(registry.default_config_path(cls), overrides))
         model = task.build_model()
         save_weights(str(base / f"{name}_weights"), model)
+        with open(base / f"{name}_weights" / "config.json", "w") as f:
+            json.dump(task.config.to_dict(), f)  # as the job and tfls.ship record it
         built[name] = (task, model)
     det_task, detector = built["det"]
     str_task, recognizer = built["str"]
@@ -271,13 +273,12 @@ def _scene_files(folder):
 
 @pytest.fixture(scope="module")
 def ocr_export(models, tmp_path_factory):
-    """The OCR export built by the command line from the weights folders, and a rendered photo."""
+    """The OCR export built by the command line from the weights folders (each with the config.json that
+    trained it), and rendered photos."""
     base, _ = models
     output = base / "ocr" / "1"
     cmd = [sys.executable, "-m", "tfls.ocr.export", f"--detector-weights={base / 'det_weights'}"]
-    cmd += [f"--detector-set={s}" for s in DET_SET]
-    cmd += [f"--recognizer-weights={base / 'str_weights'}"] + [f"--recognizer-set={s}" for s in STR_SET]
-    cmd += [f"--output={output}"]
+    cmd += [f"--recognizer-weights={base / 'str_weights'}", f"--output={output}"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "det_weights" in proc.stdout and "str_weights" in proc.stdout
@@ -389,11 +390,18 @@ def test_export_command_refuses_a_workdir_of_another_config(models, tmp_path):
 
     base, built = models
     det_task, detector = built["det"]
-    Workdir(str(tmp_path / "wd"), "det", det_task.config)
+    workdir = tmp_path / "wd"
+    Workdir(str(workdir), "det", det_task.config)
     with pytest.raises(ExportError, match="another data/model config"):
-        load_task_model("det", workdir=str(tmp_path / "wd"), overrides=["data.image_size=96"])
+        load_task_model("det", workdir=str(workdir), overrides=["data.image_size=96"])
     with pytest.raises(ExportError, match="no tuned or baseline weights"):
-        load_task_model("det", workdir=str(tmp_path / "wd"), overrides=DET_SET)
+        load_task_model("det", workdir=str(workdir), overrides=DET_SET)
+    # The config.json a job writes is the default; an override on top of it still changes the fingerprint.
+    (workdir / "config.json").write_text(json.dumps(det_task.config.to_dict()))
+    with pytest.raises(ExportError, match="no tuned weights"):
+        load_task_model("det", workdir=str(workdir), which="tuned")
+    with pytest.raises(ExportError, match="another data/model config"):
+        load_task_model("det", workdir=str(workdir), overrides=["model.channels=32"])
 
 
 # ---- tfls read ---------------------------------------------------------------------------------------------
@@ -484,6 +492,8 @@ def _shipped(name):
     "(the command path is tested above with untrained ones)",
 )
 def test_read_recovers_the_words_of_rendered_scenes_with_shipped_weights(tmp_path):
+    import ml_collections
+
     from tfls import registry
     from tfls.configuration import load_config
     from tfls.detection import scenes
@@ -493,10 +503,12 @@ def test_read_recovers_the_words_of_rendered_scenes_with_shipped_weights(tmp_pat
     cmd += [f"--recognizer-weights={_shipped('str')}", f"--output={output}"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    config_path = os.path.join(_shipped("det"), "config.py")
-    d = load_config(
-        config_path if os.path.isfile(config_path) else registry.default_config_path(registry.task_class("det"))
-    ).data
+    recorded = os.path.join(_shipped("det"), "config.json")
+    if os.path.isfile(recorded):
+        with open(recorded) as f:
+            d = ml_collections.ConfigDict(json.load(f)).data
+    else:
+        d = load_config(registry.default_config_path(registry.task_class("det"))).data
     rng = np.random.default_rng(2024)
     truth, paths = [], []
     for i in range(20):

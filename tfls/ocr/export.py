@@ -190,13 +190,31 @@ class ExportError(RuntimeError):
     """The models cannot be built or loaded as asked; the message says why."""
 
 
-def _config_for(cls, config_path, weights_folder, overrides):
+def _config_for(cls, config_path, folder, overrides):
+    """The config of a task's trained weights: `config_path` if given, else the `config.json` the job (or
+    `tfls.ship`) wrote beside them, else the task's default config file; `overrides` applied, validated."""
+    import ml_collections
+
     from tfls import configuration, registry
 
-    if config_path is None and weights_folder and os.path.isfile(os.path.join(weights_folder, "config.py")):
-        config_path = os.path.join(weights_folder, "config.py")
-    config_path = config_path or registry.default_config_path(cls)
-    config = configuration.load_config(config_path, list(overrides or []))
+    recorded = os.path.join(folder, "config.json") if folder else ""
+    if config_path is None and recorded and os.path.isfile(recorded):
+        with open(recorded) as f:
+            config = ml_collections.ConfigDict(json.load(f))
+        for key, value in configuration.parse_overrides(list(overrides or [])).items():
+            node = config
+            *parents, leaf = key.split(".")
+            for part in parents:
+                node = node[part] if part in node else None
+                if node is None:
+                    break
+            if node is None or leaf not in node:
+                raise configuration.ConfigError(f"config override {key!r}: {recorded} has no such key")
+            node[leaf] = value
+        config_path = recorded
+    else:
+        config_path = config_path or registry.default_config_path(cls)
+        config = configuration.load_config(config_path, list(overrides or []))
     configuration.validate(config, cls)
     return config, config_path
 
@@ -208,8 +226,8 @@ def load_task_model(task_name, workdir=None, weights=None, config_path=None, ove
       task_name: "det", "str" or `package.module:Class`.
       workdir: a job's `--workdir`; its `models/<which>` weights are read.
       weights: a weights folder (`tfls.job.weights.save_weights` format), instead of `workdir`.
-      config_path: the config the weights were trained with (default: `config.py` in the weights folder,
-        else the task's default config).
+      config_path: the config the weights were trained with (default: the `config.json` in the workdir or
+        weights folder, else the task's default config file).
       overrides: `["a.b=value", ...]` applied to that config, as the job got them.
       which: for a workdir: "auto" (tuned, else baseline), "tuned", "baseline" or "control".
 
@@ -224,7 +242,7 @@ def load_task_model(task_name, workdir=None, weights=None, config_path=None, ove
     from tfls.job.workdir import JobError, config_fingerprint
 
     cls = registry.task_class(task_name)
-    config, config_path = _config_for(cls, config_path, weights, overrides)
+    config, config_path = _config_for(cls, config_path, workdir or weights, overrides)
     if workdir:
         state_path = os.path.join(workdir, "state.json")
         if not os.path.isfile(state_path):
@@ -269,7 +287,10 @@ def parse_args(argv=None):
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument(f"--{role}-workdir", help=f"workdir of a finished --task={task} job")
         source.add_argument(f"--{role}-weights", help="a weights folder (e.g. weights/<name>) instead")
-        parser.add_argument(f"--{role}-config", help=f"the config it was trained with (default: configs/{task}.py)")
+        parser.add_argument(
+            f"--{role}-config",
+            help=f"the config file it was trained with (default: its config.json, else configs/{task}.py)",
+        )
         parser.add_argument(
             f"--{role}-set",
             action="append",
