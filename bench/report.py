@@ -348,43 +348,85 @@ def capacity_chapter(stem):
     return lines
 
 
+PEER_LABELS = {"tesseract": "Tesseract", "rapidocr": "RapidOCR (PP-OCRv4 rec)"}
+PEER_SETS = ("test", "test_ood")
+
+
+def _peer_cells(got, ms):
+    """`accuracy | total ED | ms per word` cells from a list of metric dicts (seeds; averaged) and a latency."""
+    cells = []
+    for key, digits in (("accuracy", 1), ("total_edit_distance", 0)):
+        values = [g.get(key) for g in got if g.get(key) is not None]
+        if not values:
+            cells.append("n/a")
+        elif len(values) == 1:
+            cells.append(f"{values[0]:.{digits}f}")
+        else:
+            cells.append(_ms(values, digits))
+    cells.append("n/a" if ms is None else f"{ms:.1f}")
+    return cells
+
+
 def peer_chapter():
-    """Tesseract beside tfls' STR models, per evaluation set the peer JSON holds, in the STR task's metrics."""
-    peer = _load("str_peer.json")
-    if not peer:
-        return []
-    metrics = common.task_class("str").reported_metrics()
-    tesseract = peer["tesseract"]
-    sets = [k for k, v in tesseract.items() if isinstance(v, dict)]
+    """The peers of bench/tesseract_peer.py and bench/rapidocr_peer.py (str_peers.json) beside tfls' STR
+    models (the baseline, control and tuned rows of str_quality.json, when it holds the same sets)."""
+    peers = _load("str_peers.json")
+    if not peers or not peers.get("peers"):
+        return [
+            "## STR peers",
+            "",
+            "Not yet measured: run `python bench/tesseract_peer.py` and `python bench/rapidocr_peer.py`.",
+            "",
+        ]
+    m = peers.get("machine", {})
     lines = [
-        "## STR peer: Tesseract on the same held-out images",
+        "## STR peers: Tesseract and RapidOCR on the same test images",
         "",
-        f"Command: `{peer['command']}`; {tesseract['version']}, `--psm 7`, images upscaled 3x, output "
-        "case-folded and filtered to the charset.",
+        f"Command: `{peers.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
+        f"commit {m.get('git_commit')}, {m.get('date')}. Every peer reads the STR task's own `test` and "
+        "`test_ood` crops (configs/str.py); its output is case-folded and filtered to the charset, then scored "
+        "with the task's metrics. ms per word: wall time of one word at batch 1 on this machine (peers: the "
+        "whole call, per set; tfls: the exported recognizer's serving latency, batch 1 median, cost.json).",
         "",
     ]
+    for name, p in peers["peers"].items():
+        load = p.get("load_average_1min")
+        lines.append(
+            f"- {PEER_LABELS.get(name, name)}: {p.get('version')}; {p.get('settings', '')}"
+            + (f"; 1-min load average {load:.1f} when it finished" if load is not None else "")
+            + "."
+        )
+    lines.append("")
     ours = _load("str_quality.json")
-    old = ours and "validation_set" not in ours
-    for set_name in sets:
+    seeds = (ours or {}).get("seeds") or []
+    cost = (_load("cost.json") or {}).get("tasks", {}).get("str", {})
+    tfls_ms = cost.get("serving_latency_b1_median_ms")
+    for set_name in PEER_SETS:
+        rows = []
+        for name, p in peers["peers"].items():
+            if isinstance(p.get(set_name), dict):
+                rows.append((PEER_LABELS.get(name, name), [p[set_name]], p[set_name].get("ms_per_word")))
+        for name, getter in _models(seeds):
+            got = [g for g in ((getter(s) or {}).get(set_name) for s in seeds) if g]
+            if got:
+                rows.append((f"tfls {name} ({len(got)} seed{'s' if len(got) != 1 else ''})", got, tfls_ms))
+        if not rows:
+            continue
+        count = rows[0][1][0].get("num_samples", "?")
         lines += [
-            f"Set `{set_name}`" + (" (old protocol: the tfls baseline was selected on it)." if old else "."),
+            f"### `{set_name}` ({count} words)",
             "",
-            "| system | " + " | ".join(_header(k, m) for k, m in metrics.items()) + " | samples |",
-            "|" + "---|" * (len(metrics) + 2),
+            "| system | word accuracy (%) ↑ | total edit distance ↓ | ms per word ↓ |",
+            "|---|---|---|---|",
         ]
-        rows = [("Tesseract", [tesseract[set_name]])]
-        rows += [(n, [v[set_name]]) for n, v in peer.items() if n.startswith("tfls_") and set_name in v]
-        if ours and ours.get("seeds"):
-            seeds = ours["seeds"]
-            for name, getter in _models(seeds):
-                got = [(getter(s) or {}).get(set_name) for s in seeds]
-                got = [g for g in got if g]
-                if got:
-                    rows.append((f"tfls {name} (mean of {len(got)} seeds, str_quality.json)", got))
-        for name, got in rows:
-            cells = [f"{np.mean([g[k] for g in got]):.{_digits([g[k] for g in got])}f}" for k in metrics]
-            lines.append(f"| {name} | " + " | ".join(cells) + f" | {got[0].get('num_samples', '')} |")
+        lines += [f"| {label} | " + " | ".join(_peer_cells(got, ms)) + " |" for label, got, ms in rows]
         lines.append("")
+    if not any(s.get("baseline", {}).get(n) for s in seeds for n in PEER_SETS):
+        lines += [
+            "No tfls rows: str_quality.json is missing or holds no `test` / `test_ood` results "
+            "(run `python bench/quality.py --task=str`).",
+            "",
+        ]
     return lines
 
 
