@@ -1,16 +1,22 @@
 """Cost figures: tuning vs ordinary step time, input pipeline, metric share, serving latency, scaling.
 
     python bench/cost.py                    # both tasks, writes docs/results/cost.json
-    python bench/cost.py --tasks=str --steps=30
+    python bench/cost.py --tasks=str --steps=30 --repeats=5
     python bench/cost.py --tasks=examples.multilabel_f1.task:MultiLabelF1Task --no-scaling   # any Task class
 
-All timings on one machine in one process, after warm-up steps (graph tracing excluded); a step time is
-the median of per-step wall times (a Keras callback), so each fit call's fixed start-up cost is left out. Serving is
-measured on the exported SavedModel loaded with the TF1 session loader, the way TF Serving's C++ loader
-loads it.
+All timings on one machine in one process, after warm-up steps (graph tracing and XLA compilation excluded);
+a step time is the median of per-step wall times (a Keras callback), so each fit call's fixed start-up cost is
+left out. Every tuning variant (`tuning_rows`: lazy gradient penalty k, metric and global pairs through
+`tf.py_function` or in the graph with a prefetched pair stream, XLA on or off) is timed `--repeats` times,
+interleaved with the ordinary step so slow drifts of a shared machine hit every row alike; a row's ratio is
+the median over repeats of (its step / the ordinary step of the same repeat), with the smallest and largest
+beside it. The headline `tune_over_ordinary` is the row of the task's default config, copied from the table.
+Serving is measured on the exported SavedModel loaded with the TF1 session loader, the way TF Serving's C++
+loader loads it.
 """
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -59,19 +65,86 @@ def _step_clock():
 
 
 def _timed_fit(trainer, dataset, steps, warmup):
-    """Median wall time of one step, over `steps` steps after `warmup` (tracing) steps.
+    """Median wall time of one step, over `steps` steps after `warmup` (tracing) steps (none when 0).
 
     The median of per-step times, not the fit call's total / steps: each `fit` call also pays a fixed
     start-up and shut-down cost (iterator, callbacks, final logs: ~1-4 s here), which would otherwise be
     spread over the steps and dominate short measurements."""
-    trainer.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    if warmup:
+        trainer.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
     clock, durations = _step_clock()
     trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
     return float(np.median(durations))
 
 
-def step_times(task_name, config, steps, warmup):
+def _in_graph_metric(task, surrogate):
+    """The task's in-graph metric: its surrogate's `metric_fn_tf`, else (built-in tasks that have not opted in
+    yet) the twin the core offers for its metric; None when there is none."""
+    if surrogate.metric_fn_tf is not None:
+        return surrogate.metric_fn_tf, "task"
+    if task.name == "str":
+        from tfls.recognition.metrics import edit_distance_metric_tf
 
+        return edit_distance_metric_tf(task.is_ctc), "bench (tfls.recognition.metrics.edit_distance_metric_tf)"
+    if task.name == "det":
+        from tfls.detection.iou import tf_one_minus_iou
+
+        return tf_one_minus_iou, "bench (tfls.detection.iou.tf_one_minus_iou)"
+    return None, None
+
+
+def tuning_variants(config, in_graph_available, rows="all"):
+    """`(label, in_graph, tuner overrides, jit)` of each timed tuning row; the first is the default config.
+
+    `rows="reduced"` keeps one change per row after the default (metric path, then k=4, then XLA), for
+    machines where every XLA compilation of a big model costs minutes."""
+    k = int(config.surrogate.get("grad_penalty_every", 1))
+    out = [(f"py_function metric, k={k} (default config)", False, {"grad_penalty_every": k}, False)]
+    if rows == "all":
+        out += [(f"py_function metric, k={j}", False, {"grad_penalty_every": j}, False) for j in (1, 4) if j != k]
+    if in_graph_available:
+        for jit in (False, True):
+            for j in (1, 4):
+                if rows == "reduced" and jit and j == 1:
+                    continue
+                label = f"in-graph metric + pair stream, k={j}, jit {'on' if jit else 'off'}"
+                out.append((label, True, {"grad_penalty_every": j, "global_pairs": "dataset"}, jit))
+    return out
+
+
+def _make_variant(job, metric_tf, in_graph, overrides, jit):
+    """A compiled `SurrogateTuner` for one row, sharing the job's model and embedding."""
+    from tfls import job as job_lib
+    from tfls.surrogate import SurrogateTuner
+
+    s, t = job.config.surrogate, job.config.tune
+    surrogate = copy.copy(job.surrogate)  # the same embedding and pair stream, its own metric path
+    surrogate.metric_fn_tf = metric_tf if in_graph else None
+    kwargs = dict(
+        inner_steps=s.inner_steps,
+        local_weight=s.local_weight,
+        ordinary_loss_weight=t.ordinary_loss_weight,
+        update_surrogate=t.update_surrogate,
+        global_batch_size=s.batch_size,
+        grad_penalty_weight=s.grad_penalty_weight,
+        robust_threshold=s.robust_threshold,
+        grad_penalty_every=s.grad_penalty_every,
+    )
+    kwargs.update(overrides)
+    task = job.task
+    tuner = SurrogateTuner(
+        job.model, surrogate, task.tuning_forward, task.surrogate_pairs, task.ordinary_loss, **kwargs
+    )
+    tuner.compile(job_lib.make_optimizer("adam", 1e-5), job_lib.make_optimizer("adam", 1e-4), jit_compile=jit)
+    return tuner
+
+
+def _spread(values):
+    values = np.asarray(values, np.float64)
+    return float(np.median(values)), float(values.min()), float(values.max())
+
+
+def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows="all"):
     from tfls import job as job_lib
     from tfls.surrogate import OrdinaryTrainer
 
@@ -82,14 +155,57 @@ def step_times(task_name, config, steps, warmup):
         cached = live.take(4).cache().repeat()
         ordinary = OrdinaryTrainer(job.model, task.forward, task.ordinary_loss)
         ordinary.compile(job_lib.make_optimizer("adam", 1e-4))
-        tuner = job.make_tuner(job_lib.make_optimizer("adam", 1e-5), job_lib.make_optimizer("adam", 1e-4))
+        _timed_fit(ordinary, cached, 1, warmup)
         out = {}
-        out["ordinary_step_s"] = _timed_fit(ordinary, cached, steps, warmup)
-        out["tune_step_s"] = _timed_fit(tuner, cached, steps, warmup)
-        out["tune_over_ordinary"] = out["tune_step_s"] / out["ordinary_step_s"]
-        out["ordinary_step_live_pipeline_s"] = _timed_fit(ordinary, live, steps, warmup)
-        out["live_over_cached"] = out["ordinary_step_live_pipeline_s"] / out["ordinary_step_s"]
 
+        metric_tf, metric_source = _in_graph_metric(task, job.surrogate)
+        rows = tuning_variants(config, metric_tf is not None, rows)[: None if variants else 1]
+        tuners, table = [], []
+        for label, in_graph, overrides, jit in rows:
+            row = {"setting": label, "note": ""}
+            start = time.perf_counter()
+            try:
+                tuner = _make_variant(job, metric_tf, in_graph, overrides, jit)
+                _timed_fit(tuner, cached, 1, warmup)
+            except Exception as e:  # a variant that does not run here (XLA on an op without a kernel) is shown
+                tuner, row["note"] = None, f"does not run: {type(e).__name__}: {str(e).splitlines()[0][:150]}"
+            row["build_and_warmup_s"] = time.perf_counter() - start
+            print(f"[cost] {task_name}: {label}: built and warmed up in {row['build_and_warmup_s']:.0f} s", flush=True)
+            tuners.append(tuner)
+            table.append(row)
+
+        ordinary_times, times = [], [[] for _ in rows]
+        for _ in range(repeats):
+            ordinary_times.append(_timed_fit(ordinary, cached, steps, 0))
+            for i, tuner in enumerate(tuners):
+                if tuner is not None:
+                    times[i].append(_timed_fit(tuner, cached, steps, 0))
+        for i, values in enumerate(times):
+            ratios = [v / o for v, o in zip(values, ordinary_times)] if values else [float("nan")]
+            median, low, high = _spread(ratios)
+            row = table[i]
+            table[i] = {
+                "setting": row["setting"],
+                "ratio_median": median,
+                "ratio_min": low,
+                "ratio_max": high,
+                "tune_step_s": _spread(values)[0] if values else float("nan"),
+                "build_and_warmup_s": row["build_and_warmup_s"],
+                "note": row["note"],
+            }
+            print(f"[cost] {task_name}: {table[i]}", flush=True)
+        out["repeats"] = repeats
+        out["steps_per_repeat"] = steps
+        out["ordinary_step_s"], out["ordinary_step_min_s"], out["ordinary_step_max_s"] = _spread(ordinary_times)
+        headline = table[0]
+        out["tune_step_s"] = headline["tune_step_s"]
+        out["tune_over_ordinary"] = headline["ratio_median"]
+        out["tune_over_ordinary_row"] = headline["setting"]
+        out["in_graph_metric_from"] = metric_source or "none (the task has no in-graph metric)"
+        out["tuning_rows"] = table
+
+        out["ordinary_step_live_pipeline_s"] = _timed_fit(ordinary, live, steps, 1)
+        out["live_over_cached"] = out["ordinary_step_live_pipeline_s"] / out["ordinary_step_s"]
         it = iter(task.train_dataset(2))
         next(it)
         start = time.perf_counter()
@@ -113,8 +229,51 @@ def step_times(task_name, config, steps, warmup):
         out["metric_and_pairs_s_per_step"] = per_step
         out["metric_share_of_tune_step"] = per_step / out["tune_step_s"]
         out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        del job
+        del job, tuners
     return out
+
+
+def lazy_penalty_approximation(task_name, config, steps, every=(1, 4)):
+    """Approximation error on held-out global pairs after `steps` phi updates on global pairs from the same
+    initial weights and pair stream, for each k of the lazy gradient penalty (and the phi step's time)."""
+    import tensorflow as tf
+
+    from tfls import job as job_lib
+    from tfls.surrogate import SurrogatePretrainer, evaluation
+
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        job = common.make_job(task_name, config, workdir)
+        s = config.surrogate
+        initial = [v.numpy() for v in job.surrogate.variables]
+        pairs = job.surrogate.held_out_pairs(s.eval_pairs, evaluation.HELD_OUT_SEED)
+        for k in every:
+            for v, value in zip(job.surrogate.variables, initial):
+                v.assign(value)
+            job.surrogate.reseed(config.seed)
+            trainer = SurrogatePretrainer(
+                job.surrogate,
+                global_batch_size=s.batch_size,
+                grad_penalty_weight=s.grad_penalty_weight,
+                robust_threshold=s.robust_threshold,
+                grad_penalty_every=k,
+            )
+            trainer.compile(job_lib.make_optimizer(s.optimizer, s.learning_rate))
+            clock, durations = _step_clock()
+            counter = tf.data.Dataset.from_tensors(0.0).repeat()
+            trainer.fit(counter, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
+            e_hat = job.surrogate.distance(*pairs).numpy()
+            e = job.surrogate.metric_fn(*pairs)
+            rows.append(
+                {
+                    "setting": f"k={k}",
+                    "phi_steps": steps,
+                    "approx_l1_global": float(np.mean(np.abs(e_hat - e))),
+                    "phi_step_s": float(np.median(durations[2:])),  # the first steps trace
+                }
+            )
+            print(f"[cost] {task_name}: lazy penalty {rows[-1]}", flush=True)
+    return rows
 
 
 def serving(task_name, config, runs=50):
@@ -155,27 +314,62 @@ def serving(task_name, config, runs=50):
     }
 
 
+def _previous():
+    path = os.path.join(common.RESULTS_DIR, "cost.json")
+    if not os.path.exists(path):
+        return {}
+    with open(path) as f:
+        return json.load(f)
+
+
+def _keep_other_tasks(payload, run, old):
+    """Tasks of the existing cost.json that this run does not measure, kept and marked as such."""
+    for task, result in old.get("tasks", {}).items():
+        if task not in run:
+            note = result.get("measured_by") or (
+                f"an earlier run ({old.get('machine', {}).get('date')}, commit "
+                f"{old.get('machine', {}).get('git_commit')}, command `{old.get('command')}`)"
+                + ("" if "tuning_rows" in result else ": one draw per ratio, no repeats")
+            )
+            payload["tasks"][task] = {"measured_by": note, **result}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="str,det")
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per repeat")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats per tuning row (>= 3)")
+    parser.add_argument("--approx-steps", type=int, default=300, help="phi steps of the lazy-penalty check (0: off)")
+    parser.add_argument("--rows", choices=("all", "reduced"), default="all", help="tuning variants timed")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--no-serving", action="store_true", help="keep the serving figures of cost.json")
     parser.add_argument("--child", nargs=3, metavar=("TASK", "JSON_OVERRIDES", "STEPS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         task, overrides, steps = args.child
-        t = step_times(task, common.load_config(task, overrides=json.loads(overrides)), int(steps), 2)
+        config = common.load_config(task, overrides=json.loads(overrides))
+        t = step_times(task, config, int(steps), 2, repeats=1, variants=False)
         print(json.dumps({k: t[k] for k in ("ordinary_step_s", "tune_step_s", "max_rss_mib")}))
         return
+    tasks = [t for t in args.tasks.split(",") if t]
     payload = {"machine": common.machine(), "command": "python bench/cost.py " + " ".join(os.sys.argv[1:]), "tasks": {}}
-    for task in [t for t in args.tasks.split(",") if t]:
+    previous = _previous()
+    _keep_other_tasks(payload, tasks, previous)
+    for task in tasks:
         config = common.load_config(task)
-        result = step_times(task, config, args.steps, args.warmup)
-        try:
-            result.update(serving(task, config))
-        except NotImplementedError as e:  # a task without serving_examples: no serving figures
-            print(f"[cost] {task}: no serving figures ({e})", flush=True)
+        result = step_times(task, config, args.steps, args.warmup, args.repeats, rows=args.rows)
+        if args.approx_steps:
+            result["lazy_penalty_approximation"] = lazy_penalty_approximation(task, config, args.approx_steps)
+        old_serving = {k: v for k, v in previous.get("tasks", {}).get(task, {}).items() if k.startswith("serving_")}
+        if args.no_serving and old_serving:  # the export does not change with the tuning step: kept, marked
+            result.update(old_serving)
+            result.setdefault("serving_measured_by", f"an earlier run ({previous['machine'].get('date')})")
+        if not args.no_serving:
+            try:
+                result.update(serving(task, config))
+            except NotImplementedError as e:  # a task without serving_examples: no serving figures
+                print(f"[cost] {task}: no serving figures ({e})", flush=True)
         if not args.no_scaling:
             rows = []
             for label, overrides in SCALING.get(task, []):
@@ -198,7 +392,7 @@ def main():
                 print(rows[-1], flush=True)
             result["scaling"] = rows
         payload["tasks"][task] = result
-        print(task, {k: v for k, v in result.items() if k != "scaling"}, flush=True)
+        print(task, {k: v for k, v in result.items() if not isinstance(v, list)}, flush=True)
         common.write_json("cost.json", payload)
 
 

@@ -1,4 +1,4 @@
-"""The in-graph rotated IoU against shapely: random pairs and degenerate cases, without NaN."""
+"""The in-graph rotated IoU and 1 - IoU metric against shapely: random pairs and degenerate cases, without NaN."""
 
 import numpy as np
 import pytest
@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfls.detection import boxes as box_lib
 from tfls.detection import iou as iou_lib
+from tfls.detection import lsiou
 
 
 def _random_pairs(n, seed):
@@ -93,3 +94,42 @@ def test_tf_iou_nearly_parallel_edges(delta, scale):
     b[:, :2] = a[:, :2] + np.array([[0.01, 0.02]]) * scale
     a6, b6 = box_lib.angle_box_to_six(a), box_lib.angle_box_to_six(b)
     np.testing.assert_allclose(iou_lib.tf_rotated_iou(a6, b6).numpy(), iou_lib.box_iou(a6, b6), atol=1e-3)
+
+
+def _one_minus_iou_three_ways(pred, target):
+    """`tf_one_minus_iou` eagerly, compiled by XLA and inside `Dataset.map`: `[3, N]` (XLA fuses float32
+    arithmetic differently: up to ~1e-4 apart on small boxes)."""
+    pred, target = np.asarray(pred, np.float32), np.asarray(target, np.float32)
+    eager = iou_lib.tf_one_minus_iou(pred, target).numpy()
+    jit = tf.function(iou_lib.tf_one_minus_iou, jit_compile=True)(pred, target).numpy()
+    mapped = next(iter(tf.data.Dataset.from_tensors((pred, target)).map(iou_lib.tf_one_minus_iou))).numpy()
+    return np.stack([eager, jit, mapped])
+
+
+def test_tf_one_minus_iou_equals_the_lsiou_metric_on_generator_pairs():
+    rng = np.random.default_rng(4)
+    pred, target = lsiou.RandomBoxPairs().generate(3000, rng)
+    # what a regression head can output: negative sides and a (cos, sin) that is not unit
+    pred[:500, 2] *= -1
+    pred[250:750, 3] *= -1
+    pred[:, 4:] *= rng.uniform(0.5, 2.0, (3000, 1)).astype(np.float32)
+    exact = lsiou.one_minus_iou(pred, target)
+    assert 0.2 < exact.mean() < 0.8 and (exact == 1).mean() < 0.5 and (exact < 0.1).mean() > 0.05
+    for ours in _one_minus_iou_three_ways(pred, target):
+        # float32 against shapely's float64: near-identical boxes lose most (a few 1e-4 at IoU ~ 0.999)
+        np.testing.assert_allclose(ours, exact, atol=5e-4)
+        assert np.mean(np.abs(ours - exact)) < 2e-5
+
+
+def test_tf_one_minus_iou_edge_cases():
+    cases = dict(DEGENERATE)
+    del cases["zero_angle_vector"]  # the NumPy metric has no angle for it (the TF one reads angle 0)
+    cases["negative_sides"] = (SQ, [0.5, 0.5, -0.2, -0.1, 1.0, 0.0])
+    cases["contained_rotated"] = ([0.5, 0.5, 0.4, 0.4, 1.0, 0.0], [0.5, 0.5, 0.1, 0.05, 0.6, 0.8])
+    pred, target = (np.asarray(v, np.float64) for v in zip(*cases.values()))
+    ours = _one_minus_iou_three_ways(pred, target)
+    assert np.all(np.isfinite(ours))
+    exact = dict(zip(cases, lsiou.one_minus_iou(pred, target)))
+    np.testing.assert_allclose(ours, np.broadcast_to(list(exact.values()), ours.shape), atol=1e-4)
+    assert exact["identical"] == exact["negative_sides"] == 0 and exact["disjoint"] == 1
+    assert exact["touching_edge"] == exact["touching_corner"] == 1

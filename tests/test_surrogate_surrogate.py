@@ -1,4 +1,4 @@
-"""Surrogate: distance, metric through py_function, global pairs."""
+"""Surrogate: distance, metric through py_function or in the graph, global pairs in the step or as a stream."""
 
 import numpy as np
 import pytest
@@ -51,3 +51,39 @@ def test_generator_with_wrong_shape_is_a_clear_error():
     s = Surrogate(toy_task.zero_one_embedding(), toy_task.zero_one, Bad(), (toy_task.CLASSES,))
     with pytest.raises(Exception, match="Bad.generate returned shapes"):
         s.global_pairs(4)
+
+
+def _zero_one_tf(pred, target):
+    return tf.cast(tf.not_equal(tf.argmax(pred, -1), tf.argmax(target, -1)), tf.float32)
+
+
+def test_true_metric_uses_the_in_graph_metric_when_given():
+    s = Surrogate(
+        toy_task.zero_one_embedding(),
+        toy_task.zero_one,
+        toy_task.ConfusionGenerator(),
+        (toy_task.CLASSES,),
+        metric_fn_tf=_zero_one_tf,
+    ).build()
+    pred, target = s.held_out_pairs(64, seed=1)
+    np.testing.assert_array_equal(s.true_metric(pred, target).numpy(), toy_task.zero_one(pred, target))
+    graph = tf.function(s.true_metric).get_concrete_function(tf.constant(pred), tf.constant(target)).graph
+    assert not {op.type for op in graph.get_operations()} & {"PyFunc", "EagerPyFunc"}
+    jit = tf.function(s.true_metric, jit_compile=True)
+    np.testing.assert_array_equal(jit(pred, target).numpy(), toy_task.zero_one(pred, target))
+
+
+def test_global_pair_dataset_is_the_step_stream_with_its_metric():
+    a, b = _surrogate(seed=3), _surrogate(seed=3)
+    stream = iter(b.global_pair_dataset(8))
+    for _ in range(3):
+        pred, target = a.global_pairs(8)
+        s_pred, s_target, s_e = next(stream)
+        np.testing.assert_array_equal(pred.numpy(), s_pred.numpy())
+        np.testing.assert_array_equal(target.numpy(), s_target.numpy())
+        np.testing.assert_array_equal(s_e.numpy(), toy_task.zero_one(s_pred.numpy(), s_target.numpy()))
+    assert s_pred.shape == (8, toy_task.CLASSES) and s_e.shape == (8,)
+    b.reseed(3)  # a new stream starts from the surrogate's current seed
+    np.testing.assert_array_equal(
+        next(iter(b.global_pair_dataset(8)))[0].numpy(), _surrogate(seed=3).global_pairs(8)[0]
+    )

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 import toy_task
 
-from tfls.surrogate import OrdinaryTrainer, SurrogatePretrainer, SurrogateTuner
+from tfls.surrogate import OrdinaryTrainer, PairGenerator, Surrogate, SurrogatePretrainer, SurrogateTuner, losses
 
 
 def _snapshot(variables):
@@ -25,8 +25,8 @@ def _changed(before, variables):
 class _PhaseRecorder(SurrogateTuner):
     """Records theta and phi right after phase 1 (the surrogate updates)."""
 
-    def _surrogate_step(self, local=None):
-        out = super()._surrogate_step(local)
+    def _surrogate_step(self, local=None, global_pairs=None):
+        out = super()._surrogate_step(local, global_pairs)
         self.after_phase1 = (_snapshot(self.model.trainable_variables), _snapshot(self.surrogate.trainable_variables))
         return out
 
@@ -169,6 +169,155 @@ def test_ordinary_trainer_nan_gradients_stop_before_update():
     assert not _changed(theta0, model.trainable_variables)
 
 
+class _FixedPairs(PairGenerator):
+    """The same global pairs at every draw, so step losses can be recomputed by hand."""
+
+    def generate(self, n, rng):
+        del rng
+        fixed = np.random.default_rng(7)
+        pred = fixed.dirichlet(np.ones(toy_task.CLASSES), n).astype(np.float32)
+        return pred, np.eye(toy_task.CLASSES, dtype=np.float32)[fixed.integers(0, toy_task.CLASSES, n)]
+
+
+def _fixed_surrogate():
+    keras.utils.set_random_seed(1)
+    return Surrogate(toy_task.zero_one_embedding(), toy_task.zero_one, _FixedPairs(), (toy_task.CLASSES,)).build()
+
+
+@pytest.mark.parametrize("every,jit", [(1, False), (3, False), (3, True)])
+def test_lazy_gradient_penalty_schedule(every, jit):
+    """Penalty on the phi updates where the surrogate optimizer's iterations % k == 0, weighted k; else 0."""
+    surrogate, lam, weight = _fixed_surrogate(), 0.5, 0.3
+    pred, target = _FixedPairs().generate(16, None)
+    e = toy_task.zero_one(pred, target)
+    local_pred, local_target = pred[::-1].copy(), target[::-1].copy()
+    approx_g = losses.approximation_loss(surrogate.distance(pred, target), e).numpy()
+    penalty_g = losses.gradient_penalty(surrogate.distance, pred, target).numpy()
+    approx_l = losses.approximation_loss(surrogate.distance(local_pred, local_target), e[::-1]).numpy()
+    penalty_l = losses.gradient_penalty(surrogate.distance, local_pred, local_target).numpy()
+    assert penalty_g > 1e-3 and penalty_l > 1e-3
+
+    # phi frozen by a zero learning rate: only the schedule changes the loss from step to step
+    pretrainer = SurrogatePretrainer(surrogate, global_batch_size=16, grad_penalty_weight=lam, grad_penalty_every=every)
+    pretrainer.compile(keras.optimizers.SGD(0.0))
+    # without XLA the step draws its pairs through py_function; under XLA they come in, as from the stream
+    streamed = (tf.constant(pred), tf.constant(target), tf.constant(e)) if jit else None
+    step = tf.function(lambda: pretrainer._surrogate_step(None, streamed), jit_compile=jit)
+    for t in range(7):
+        assert int(pretrainer.surrogate_optimizer.iterations.numpy()) == t
+        factor = every if t % every == 0 else 0.0
+        np.testing.assert_allclose(step()[0].numpy(), approx_g + lam * factor * penalty_g, rtol=1e-5)
+
+    # the tuner's phi update: global and local pairs share the schedule
+    tuner = SurrogateTuner(
+        None,
+        surrogate,
+        None,
+        None,
+        global_batch_size=16,
+        local_weight=weight,
+        grad_penalty_weight=lam,
+        grad_penalty_every=every,
+    )
+    tuner.surrogate_optimizer = keras.optimizers.SGD(0.0)
+    tuner.surrogate_optimizer.build(surrogate.trainable_variables)
+    local = (tf.constant(local_pred), tf.constant(local_target), tf.constant(e[::-1]), tf.ones(16))
+    step = tf.function(lambda: tuner._surrogate_step(local, streamed), jit_compile=jit)
+    for t in range(5):
+        factor = every if t % every == 0 else 0.0
+        expected = (1 - weight) * (approx_g + lam * factor * penalty_g) + weight * (approx_l + lam * factor * penalty_l)
+        np.testing.assert_allclose(step()[0].numpy(), expected, rtol=1e-5)
+
+
+def zero_one_tf(pred, target):
+    """The toy 0-1 loss in TF ops (the in-graph twin of `toy_task.zero_one`)."""
+    return tf.cast(tf.not_equal(tf.argmax(pred, -1), tf.argmax(target, -1)), tf.float32)
+
+
+def _in_graph_tuner(task, global_pairs="dataset", metric_fn_tf=zero_one_tf, jit_compile=False):
+    keras.utils.set_random_seed(0)
+    model = task.build_model()
+    surrogate = Surrogate(
+        toy_task.zero_one_embedding(),
+        toy_task.zero_one,
+        toy_task.ConfusionGenerator(),
+        (toy_task.CLASSES,),
+        seed=5,
+        metric_fn_tf=metric_fn_tf,
+    ).build()
+    tuner = SurrogateTuner(
+        model,
+        surrogate,
+        task.forward,
+        task.surrogate_pairs,
+        inner_steps=2,
+        global_batch_size=8,
+        global_pairs=global_pairs,
+        grad_penalty_every=2,
+    )
+    tuner.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), jit_compile=jit_compile)
+    return tuner
+
+
+_HOST_CALLS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
+
+
+def _op_types(concrete):
+    """Every op type of a concrete function's graph, nested functions (cond branches, loops) included."""
+    graph_def = concrete.graph.as_graph_def()
+    types = {node.op for node in graph_def.node}
+    for function in graph_def.library.function:
+        types |= {node.op for node in function.node_def}
+    return types
+
+
+def test_step_without_host_calls_runs_with_xla():
+    """The TPU-like constraint: with streamed global pairs and an in-graph metric the train step holds no
+    PyFunc / EagerPyFunc op, and the run compiles with XLA."""
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    data = task.train_dataset(0)
+
+    tuner = _in_graph_tuner(task, jit_compile=True)
+    spec = tf.data.Dataset.zip((data, tuner._global_pair_stream())).element_spec
+    assert not _op_types(tf.function(tuner.train_step).get_concrete_function(spec)) & _HOST_CALLS
+    theta0 = _snapshot(tuner.model.trainable_variables)
+    history = tuner.fit(data, steps_per_epoch=4, epochs=1, verbose=0)
+    assert tuner.jit_compile is True
+    assert _changed(theta0, tuner.model.trainable_variables)
+    assert all(np.isfinite(v[-1]) for v in history.history.values())
+    assert 0 < history.history["approx_global"][-1]
+
+    # the check is not vacuous: the default path leaves the graph through py_function
+    default = _in_graph_tuner(task, global_pairs="py_function", metric_fn_tf=None)
+    assert _op_types(tf.function(default.train_step).get_concrete_function(data.element_spec)) & _HOST_CALLS
+
+
+def test_jit_compile_needs_an_in_graph_step():
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    with pytest.raises(ValueError, match="global_pairs='dataset'"):
+        _in_graph_tuner(task, global_pairs="py_function", jit_compile=True)
+    with pytest.raises(ValueError, match="metric_fn_tf"):
+        _in_graph_tuner(task, metric_fn_tf=None, jit_compile=True)
+    with pytest.raises(ValueError, match="global_pairs must be one of"):
+        _in_graph_tuner(task, global_pairs="tpu")
+
+
+def test_streamed_global_pairs_train_like_pairs_drawn_in_the_step():
+    """The stream draws the same pairs in the same order from the same seed: same phi after pretraining."""
+    weights = []
+    for source in ("py_function", "dataset"):
+        surrogate = _fixed_surrogate()
+        surrogate.pair_generator = toy_task.ConfusionGenerator()
+        surrogate.reseed(11)
+        pretrainer = SurrogatePretrainer(surrogate, global_batch_size=16, grad_penalty_weight=0.1, global_pairs=source)
+        pretrainer.compile(keras.optimizers.SGD(0.05), jit_compile=source == "dataset")
+        history = pretrainer.fit(tf.data.Dataset.from_tensors(0.0).repeat(), steps_per_epoch=6, epochs=1, verbose=0)
+        weights.append((_snapshot(surrogate.trainable_variables), history.history["phi_loss"][-1]))
+    for a, b in zip(weights[0][0], weights[1][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(weights[0][1], weights[1][1], rtol=1e-4)
+
+
 _MIRRORED = textwrap.dedent(
     """
     import json, sys
@@ -179,13 +328,18 @@ _MIRRORED = textwrap.dedent(
     import toy_task
     from tfls.surrogate import OrdinaryTrainer, SurrogateTuner
 
-    def run(strategy, tune):
+    def zero_one_tf(pred, target):
+        return tf.cast(tf.not_equal(tf.argmax(pred, -1), tf.argmax(target, -1)), tf.float32)
+
+    def run(strategy, tune, global_pairs="py_function"):
         task = toy_task.ZeroOneTask(toy_task.toy_config())
         keras.utils.set_random_seed(0)
         with strategy.scope():
             model, surrogate = task.build_model(), task.build_surrogate().build()
             if tune:
-                trainer = SurrogateTuner(model, surrogate, task.forward, task.surrogate_pairs, global_batch_size=8)
+                surrogate.metric_fn_tf = zero_one_tf if global_pairs == "dataset" else None
+                trainer = SurrogateTuner(model, surrogate, task.forward, task.surrogate_pairs, global_batch_size=8,
+                                         global_pairs=global_pairs)
                 trainer.compile(keras.optimizers.SGD(0.05), keras.optimizers.SGD(0.05))
             else:
                 trainer = OrdinaryTrainer(model, task.forward, task.ordinary_loss)
@@ -201,8 +355,10 @@ _MIRRORED = textwrap.dedent(
     mirrored, _, _ = run(mirrored_strategy, False)
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored))
     _, tune_hist, _ = run(mirrored_strategy, True)
+    _, stream_hist, _ = run(mirrored_strategy, True, "dataset")
     print(json.dumps({"replicas": mirrored_strategy.num_replicas_in_sync, "diff": diff, "moved": moved,
-                      "tune": {k: float(v[-1]) for k, v in tune_hist.items()}}))
+                      "tune": {k: float(v[-1]) for k, v in tune_hist.items()},
+                      "tune_stream": {k: float(v[-1]) for k, v in stream_hist.items()}}))
     """
 )
 
@@ -224,5 +380,6 @@ def test_mirrored_two_cpus_matches_single_device():
     assert out["replicas"] == 2
     assert out["moved"] > 1e-3  # training really changed the weights
     assert out["diff"] < 1e-5
-    assert all(np.isfinite(v) for v in out["tune"].values())
-    assert out["tune"]["approx_global"] > 0
+    for run in ("tune", "tune_stream"):  # global pairs drawn in the step, and streamed beside the batches
+        assert all(np.isfinite(v) for v in out[run].values())
+        assert out[run]["approx_global"] > 0

@@ -132,6 +132,21 @@ def tf_rotated_iou(boxes1, boxes2):
     return tf.clip_by_value(tf.math.divide_no_nan(inter, union), 0.0, 1.0)
 
 
+def tf_one_minus_iou(pred, target):
+    """The LS-IoU metric in TF ops, the in-graph twin of `lsiou.one_minus_iou`: `1 - IoU` of 6-parameter box
+    pairs `[N, 6]` -> float32 `[N]`.
+
+    Sides count by their magnitude and `(cos, sin)` is normalised, as in the NumPy metric (a zero angle
+    vector reads angle 0). No gradient; the same eagerly, inside `Dataset.map` and compiled by XLA.
+    """
+
+    def magnitudes(boxes):
+        boxes = tf.convert_to_tensor(boxes, tf.float32)
+        return tf.concat([boxes[..., :2], tf.abs(boxes[..., 2:4]), boxes[..., 4:]], -1)
+
+    return 1.0 - tf_rotated_iou(magnitudes(pred), magnitudes(target))
+
+
 def tf_rotated_iou_matrix(boxes1, boxes2, min_iou=0.0):
     """Pairwise in-graph IoU: `[B, N, 6]` x `[B, M, 6]` -> `[B, N, M]` (also `[N, 6]` x `[M, 6]`).
 

@@ -1,5 +1,9 @@
 """STR metrics: word accuracy, total edit distance and normalised edit distance, and where the edits are.
 
+The edit distance of z matrices (argmax decodings, the LS-ED truth) also exists in TensorFlow ops
+(`edit_distance_metric_tf`): dense, with static shapes, so a training step that uses it can be compiled by
+XLA (`tf.edit_distance` cannot: its sparse op has no XLA kernel).
+
 Normalised ED follows the ICDAR 2019 convention: per sample `1 - ED / max(len(gt), len(pred))` (1 when both
 are empty), averaged. Strings are compared exactly; normalise case before calling when case-insensitive.
 The edits are split by kind along one minimal edit script from the ground truth to the prediction
@@ -10,6 +14,8 @@ by ground-truth length (`edit_distance_len_<range>`), to show where a change of 
 import Levenshtein
 import numpy as np
 import tensorflow as tf
+
+from tfls.recognition.charset import BLANK, EOS
 
 
 def _text(value):
@@ -103,3 +109,84 @@ class WordMetrics:
             "substitutions": int(self.kinds[2]),
             **{f"edit_distance_len_{k}": v for k, v in sorted(self.by_length.items())},
         }
+
+
+def decode_argmax_tf(z, ctc):
+    """Argmax decoding of `[N, T, C + 1]` z matrices to class ids, in TF ops (XLA-compilable).
+
+    Args:
+      z: `[N, T, C + 1]` scores or probabilities (class 0 = EOS for attention, blank for CTC).
+      ctc: True for the CTC convention (merge repeats, then drop blanks), False for attention (characters
+        up to the first EOS).
+
+    Returns:
+      `(ids, lengths)`: int32 `[N, T]` character ids packed to the left (0 after `lengths`), int32 `[N]`.
+    """
+    ids = tf.argmax(z, axis=-1, output_type=tf.int32)
+    if ctc:
+        prev = tf.pad(ids[:, :-1], [[0, 0], [1, 0]], constant_values=-1)
+        keep = tf.logical_and(tf.not_equal(ids, prev), tf.not_equal(ids, BLANK))
+    else:
+        keep = tf.equal(tf.math.cumsum(tf.cast(tf.equal(ids, EOS), tf.int32), axis=1), 0)
+    keep = tf.cast(keep, tf.int32)
+    frames = tf.shape(ids)[1]
+    # Each kept id moves to slot (number of kept ids before it); dropped ids go to slot T, outside the one-hot.
+    slot = tf.where(keep > 0, tf.math.cumsum(keep, axis=1, exclusive=True), frames)
+    packed = tf.reduce_sum(ids[:, :, None] * tf.one_hot(slot, frames, dtype=tf.int32), axis=1)
+    return packed, tf.reduce_sum(keep, axis=1)
+
+
+def levenshtein_tf(a, a_lengths, b, b_lengths):
+    """Levenshtein distance of id sequences in dense TF ops (a while loop over `a`'s positions; XLA-compilable).
+
+    Row i of the dynamic programme is `D[i, j] = min_k<=j (base[k] + j - k)` with
+    `base = [i, min(D[i-1, j-1] + cost, D[i-1, j] + 1)]`: the insertions' left-to-right recurrence becomes a
+    masked minimum over a `[Lb + 1, Lb + 1]` offset table, so no step runs per column.
+
+    Args:
+      a: int `[N, La]` ids; only the first `a_lengths[n]` of row n count.
+      a_lengths: int `[N]`.
+      b: int `[N, Lb]` ids.
+      b_lengths: int `[N]`.
+
+    Returns:
+      int32 `[N]` distances.
+    """
+    a, b = tf.cast(a, tf.int32), tf.cast(b, tf.int32)
+    a_lengths, b_lengths = tf.cast(a_lengths, tf.int32), tf.cast(b_lengths, tf.int32)
+    n, width = tf.shape(b)[0], tf.shape(b)[1]
+    columns = tf.range(width + 1)
+    offsets = tf.where(columns[:, None] <= columns[None, :], columns[None, :] - columns[:, None], 1 << 20)
+    row0 = tf.broadcast_to(columns, [n, width + 1])
+    at_length = lambda row: tf.gather(row, b_lengths, batch_dims=1)  # noqa: E731
+
+    def body(i, prev, result):
+        # tf.gather, not a[:, i - 1 : i]: under XLA (TF 2.21 CPU) that dynamic slice in the loop read wrong ids.
+        cost = tf.cast(tf.not_equal(tf.gather(a, [i - 1], axis=1), b), tf.int32)
+        best = tf.minimum(prev[:, :-1] + cost, prev[:, 1:] + 1)
+        base = tf.concat([tf.fill([n, 1], i), best], axis=1)
+        row = tf.reduce_min(base[:, :, None] + offsets[None], axis=1)
+        return i + 1, row, tf.where(tf.equal(a_lengths, i), at_length(row), result)
+
+    _, _, result = tf.while_loop(
+        lambda i, prev, result: i <= tf.shape(a)[1], body, (tf.constant(1), row0, at_length(row0))
+    )
+    return result
+
+
+def edit_distance_metric_tf(ctc):
+    """The LS-ED truth in TF ops: the in-graph twin of `tfls.recognition.lsed.edit_distance_metric`.
+
+    Args:
+      ctc: the head's decoding convention (see `decode_argmax_tf`).
+
+    Returns:
+      `metric_fn_tf(pred, target) -> float32 [N]` on `[N, T, C + 1]` tensors (both with the same T).
+    """
+
+    def metric_fn_tf(pred, target):
+        a, a_lengths = decode_argmax_tf(pred, ctc)
+        b, b_lengths = decode_argmax_tf(target, ctc)
+        return tf.cast(levenshtein_tf(a, a_lengths, b, b_lengths), tf.float32)
+
+    return metric_fn_tf

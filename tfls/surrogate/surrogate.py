@@ -33,11 +33,15 @@ class Surrogate:
       pair_generator: a `PairGenerator` for global pairs.
       pred_shape: shape of one prediction, without the batch axis.
       seed: seed of the generator's random stream.
+      metric_fn_tf: optional in-graph twin of `metric_fn`, `(pred, target) -> [N]` in TF ops. When given,
+        `true_metric` uses it instead of `tf.py_function`, so a step needs no Python (XLA, TPU); it must
+        agree with `metric_fn` (the NumPy metric stays the reference for evaluation and global pairs).
     """
 
-    def __init__(self, embedding, metric_fn, pair_generator, pred_shape, seed=0):
+    def __init__(self, embedding, metric_fn, pair_generator, pred_shape, seed=0, metric_fn_tf=None):
         self.embedding = embedding
         self.metric_fn = metric_fn
+        self.metric_fn_tf = metric_fn_tf
         self.pair_generator = pair_generator
         self.pred_shape = tuple(int(d) for d in pred_shape)
         self.reseed(seed)
@@ -63,9 +67,10 @@ class Surrogate:
         """Per-pair surrogate distance `||h(pred) - h(target)||_2`, shape `[N]`."""
         pred = tf.cast(pred, tf.float32)
         target = tf.cast(target, tf.float32)
-        n = tf.shape(pred)[0]
-        both = self.embedding(tf.concat([pred, target], axis=0))
-        diff = both[:n] - both[n:]
+        # One embedding call for both halves; tf.split rather than slicing at a dynamic n: under XLA the
+        # gradient of that slice inside the lazy penalty's tf.cond got a wrong (empty) shape.
+        embedded_pred, embedded_target = tf.split(self.embedding(tf.concat([pred, target], axis=0)), 2, axis=0)
+        diff = embedded_pred - embedded_target
         return tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1) + 1e-12)
 
     def _metric_numpy(self, pred, target):
@@ -77,15 +82,19 @@ class Surrogate:
         return values
 
     def true_metric(self, pred, target):
-        """The true metric of each pair through `tf.py_function`, shape `[N]`, no gradient."""
+        """The true metric of each pair, shape `[N]`, no gradient: `metric_fn_tf` in the graph when the
+        surrogate has one, else `metric_fn` through `tf.py_function`."""
         pred = tf.stop_gradient(tf.cast(pred, tf.float32))
         target = tf.stop_gradient(tf.cast(target, tf.float32))
+        if self.metric_fn_tf is not None:
+            values = tf.reshape(tf.cast(self.metric_fn_tf(pred, target), tf.float32), [-1])
+            return tf.stop_gradient(tf.ensure_shape(values, [pred.shape[0]]))
         values = tf.py_function(self._metric_numpy, [pred, target], tf.float32)
         values.set_shape([pred.shape[0]])
         return values
 
-    def _generate_numpy(self, n):
-        pred, target = self.pair_generator.generate(int(n), self._rng)
+    def _generate_numpy(self, n, rng=None):
+        pred, target = self.pair_generator.generate(int(n), self._rng if rng is None else rng)
         pred = np.asarray(pred, np.float32)
         target = np.asarray(target, np.float32)
         expected = (int(n),) + self.pred_shape
@@ -102,6 +111,29 @@ class Surrogate:
         pred.set_shape((n,) + self.pred_shape)
         target.set_shape((n,) + self.pred_shape)
         return pred, target
+
+    def global_pair_dataset(self, n):
+        """An endless `tf.data` stream of global pairs with their true metric, batches of `n`.
+
+        The same pairs `global_pairs` would draw, in the same order (it draws from the surrogate's current
+        random stream, set by `reseed`), with the NumPy `metric_fn` computed beside them in the input
+        pipeline. Zipped beside the training batches and prefetched, it takes the generator and the metric of
+        global pairs out of the step function (`SurrogateTuner(..., global_pairs="dataset")`).
+
+        Returns:
+          A dataset of `(pred, target, e)`: float32 `[n, *pred_shape]` twice and `[n]`.
+        """
+        n = int(n)
+        rng = self._rng
+
+        def pairs():
+            while True:
+                pred, target = self._generate_numpy(n, rng)
+                yield pred, target, self._metric_numpy(pred, target)
+
+        spec = tf.TensorSpec((n,) + self.pred_shape, tf.float32)
+        signature = (spec, spec, tf.TensorSpec((n,), tf.float32))
+        return tf.data.Dataset.from_generator(pairs, output_signature=signature).prefetch(2)
 
     def held_out_pairs(self, n, seed):
         """`n` global pairs drawn from a separate, fixed stream (for measuring approximation error)."""

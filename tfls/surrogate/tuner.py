@@ -5,6 +5,12 @@
 predictions with their ground truth), with the model's weights theta fixed; then it updates theta by
 minimising the surrogate distance `e_hat(f_theta(x), y)` with phi fixed. `SurrogatePretrainer` fits phi
 on global pairs alone; `OrdinaryTrainer` trains (or tunes, as a control) with the task's ordinary loss.
+
+Global pairs reach a step one of two ways (`global_pairs=`): drawn inside the step through `tf.py_function`
+("py_function", the default, any generator and metric), or as a `tf.data` stream of pairs with their true
+metric that `fit` zips beside the training batches ("dataset"): the generator and the NumPy metric then run
+in the input pipeline, prefetched, and with a surrogate that has an in-graph metric (`metric_fn_tf`, for the
+local pairs) the step function holds no Python call and can be compiled with `jit_compile=True`.
 """
 
 import keras
@@ -56,6 +62,15 @@ def _step_logs(metrics):
     return {m.name: tf.reshape(m.result(), [1]) if multi_worker else m.result() for m in metrics}
 
 
+GLOBAL_PAIR_SOURCES = ("py_function", "dataset")
+
+
+def _check_global_pairs(value):
+    if value not in GLOBAL_PAIR_SOURCES:
+        raise ValueError(f"global_pairs must be one of {GLOBAL_PAIR_SOURCES}, got {value!r}")
+    return value
+
+
 def _build_optimizer(optimizer, variables):
     if variables and not optimizer.built:
         optimizer.build(variables)
@@ -72,7 +87,31 @@ class _PreBuilt:
 
 
 class _SurrogateFitting:
-    """Shared phase-1 logic: one gradient step of phi on global and local pairs."""
+    """Shared phase-1 logic: one gradient step of phi on global and local pairs, and the global pair stream."""
+
+    def _global_pair_stream(self):
+        """The surrogate's global pairs for `fit` (global_pairs="dataset"): each element holds the pairs of
+        one step, `inner_steps` blocks of `global_batch_size` per replica (Keras splits a batch across
+        replicas)."""
+        per_step = self.global_batch_size * getattr(self, "inner_steps", 1)
+        return self.surrogate.global_pair_dataset(per_step * self.distribute_strategy.num_replicas_in_sync)
+
+    def _global_blocks(self, global_pairs):
+        """`inner_steps` `(pred, target, e)` blocks of one step's streamed pairs (None: drawn in the step)."""
+        steps = getattr(self, "inner_steps", 1)
+        if global_pairs is None:
+            return [None] * steps
+        n = self.global_batch_size
+        return [tuple(t[i * n : (i + 1) * n] for t in global_pairs) for i in range(steps)]
+
+    def _check_jit(self, kwargs, needs_metric_tf):
+        if kwargs.get("jit_compile") is True and (
+            self.global_pairs != "dataset" or (needs_metric_tf and self.surrogate.metric_fn_tf is None)
+        ):
+            raise ValueError(
+                "jit_compile=True needs a step without tf.py_function: global_pairs='dataset'"
+                + (" and a surrogate with metric_fn_tf (an in-graph metric)" if needs_metric_tf else "")
+            )
 
     def _pair_terms(self, pred, target, e, weight):
         e_hat = self.surrogate.distance(pred, target)
@@ -94,10 +133,15 @@ class _SurrogateFitting:
                 )
         return approx, penalty
 
-    def _surrogate_step(self, local=None):
-        """Returns (loss, approx_global, approx_local) after applying one update to phi."""
-        g_pred, g_target = self.surrogate.global_pairs(self.global_batch_size)
-        g_e = self.surrogate.true_metric(g_pred, g_target)
+    def _surrogate_step(self, local=None, global_pairs=None):
+        """Returns (loss, approx_global, approx_local) after applying one update to phi.
+
+        `global_pairs`: `(pred, target, e)` from the stream, or None to draw them here (py_function)."""
+        if global_pairs is None:
+            g_pred, g_target = self.surrogate.global_pairs(self.global_batch_size)
+            g_e = self.surrogate.true_metric(g_pred, g_target)
+        else:
+            g_pred, g_target, g_e = global_pairs
         g_weight = tf.ones_like(g_e)
         variables = self.surrogate.trainable_variables
         with tf.GradientTape() as tape:
@@ -136,6 +180,9 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
       grad_penalty_every: k; the gradient penalty on every k-th phi update only, weighted k times (lazy).
       update_model: False runs phase 1 only: phi learns on global pairs and on the (fixed) model's own
         outputs, a warm-up of the surrogate where the model's errors are before theta moves.
+      global_pairs: "py_function" (drawn in the step) or "dataset" (a stream `fit` zips beside the training
+        batches; `train_step` then takes `((x, y), (pred, target, e))`). With "dataset" and a surrogate that
+        has `metric_fn_tf`, `compile(..., jit_compile=True)` works.
     """
 
     def __init__(
@@ -154,9 +201,11 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         update_surrogate=True,
         grad_penalty_every=1,
         update_model=True,
+        global_pairs="py_function",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.global_pairs = _check_global_pairs(global_pairs)
         self.model = model
         self.surrogate = surrogate
         self.embedding = surrogate.embedding
@@ -183,6 +232,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
 
     def compile(self, model_optimizer, surrogate_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
+        self._check_jit(kwargs, needs_metric_tf=True)
         super().compile(**kwargs)
         self.model_optimizer = model_optimizer
         self.surrogate_optimizer = surrogate_optimizer
@@ -203,8 +253,20 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)
 
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`; with global_pairs="dataset", `x` (a `tf.data.Dataset` of `(x, y)`) travels zipped
+        with the surrogate's global pair stream, drawn from its current seed (`Surrogate.reseed`)."""
+        if self.global_pairs == "dataset":
+            if not isinstance(x, tf.data.Dataset):
+                raise ValueError("global_pairs='dataset' needs the training data as a tf.data.Dataset")
+            x = tf.data.Dataset.zip((x, self._global_pair_stream()))
+        return super().fit(x, *args, **kwargs)
+
     def train_step(self, data):
-        x, y = data
+        if self.global_pairs == "dataset":
+            (x, y), global_pairs = data
+        else:
+            (x, y), global_pairs = data, None
         model_vars = self.model.trainable_variables
         with tf.GradientTape() as model_tape:
             outputs = self.forward_fn(self.model, x, y, True)
@@ -214,8 +276,8 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
                 e = self.true_metric_fn(pred, target)
                 local = (tf.stop_gradient(pred), target, e, weight)
                 if self.update_surrogate:
-                    for _ in range(self.inner_steps):
-                        phi_loss, approx_g, approx_l = self._surrogate_step(local)
+                    for block in self._global_blocks(global_pairs):
+                        phi_loss, approx_g, approx_l = self._surrogate_step(local, block)
                 else:
                     phi_loss, approx_g, approx_l = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
             e_hat = self.surrogate.distance(pred, target)
@@ -253,6 +315,8 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
       grad_penalty_weight: lambda of the gradient-quality loss.
       robust_threshold: FEDS ramp threshold (<= 0: off).
       grad_penalty_every: k of the lazy gradient penalty (1: every step).
+      global_pairs: "py_function" (drawn in the step) or "dataset" (`fit` replaces its data, which only counts
+        steps, by the surrogate's global pair stream; the step then holds no Python call).
     """
 
     def __init__(
@@ -262,9 +326,11 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
         grad_penalty_weight=0.1,
         robust_threshold=0.0,
         grad_penalty_every=1,
+        global_pairs="py_function",
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.global_pairs = _check_global_pairs(global_pairs)
         self.grad_penalty_every = int(grad_penalty_every)
         self.surrogate = surrogate
         self.embedding = surrogate.embedding
@@ -277,6 +343,7 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
 
     def compile(self, surrogate_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
+        self._check_jit(kwargs, needs_metric_tf=False)
         super().compile(**kwargs)
         self.surrogate_optimizer = surrogate_optimizer
         _build_optimizer(surrogate_optimizer, self.surrogate.trainable_variables)
@@ -288,9 +355,15 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
     def call(self, inputs, training=False):
         return inputs
 
+    def fit(self, x=None, *args, **kwargs):
+        """`keras.Model.fit`; with global_pairs="dataset" the data is the surrogate's global pair stream."""
+        if self.global_pairs == "dataset":
+            x = self._global_pair_stream()
+        return super().fit(x, *args, **kwargs)
+
     def train_step(self, data):
-        del data
-        loss, approx_g, _ = self._surrogate_step(None)
+        global_pairs = data if self.global_pairs == "dataset" else None
+        loss, approx_g, _ = self._surrogate_step(None, global_pairs)
         self.loss_tracker.update_state(loss)
         self.approx_global_tracker.update_state(approx_g)
         return _step_logs(self.metrics)
