@@ -1,4 +1,4 @@
-"""Box conversions, the angle convention, canonical angles and regression encoding round trips."""
+"""Box conversions, the angle convention, the canonical form and regression encoding round trips."""
 
 import numpy as np
 import pytest
@@ -61,6 +61,81 @@ def test_canonical_keeps_geometry_and_folds_angle():
     np.testing.assert_allclose(box_lib.np_canonical(six), canon, atol=1e-6)
 
 
+def _forms(boxes):
+    """The four 6-parameter forms of each `(cx, cy, w, h, angle)` rectangle: t, t + pi, and w, h swapped at
+    t +- pi/2."""
+    out = []
+    for turn, swap in ((0.0, False), (np.pi, False), (np.pi / 2, True), (-np.pi / 2, True)):
+        b = np.array(boxes, np.float64)
+        b[:, 4] += turn
+        if swap:
+            b[:, [2, 3]] = b[:, [3, 2]]
+        out.append(box_lib.angle_box_to_six(b))
+    return out
+
+
+def test_every_form_of_a_rectangle_has_one_canonical_vector_and_the_same_iou():
+    rng = np.random.default_rng(3)
+    n = 400
+    boxes = np.stack(
+        [rng.random(n), rng.random(n), rng.uniform(0.02, 0.3, n), rng.uniform(0.01, 0.3, n), rng.uniform(-4, 4, n)], 1
+    )
+    boxes[:20, 3] = boxes[:20, 2]  # squares: the same at t and t + pi/2 too
+    forms = _forms(boxes)
+    canonical = [box_lib.np_canonical(f) for f in forms]
+    in_graph = [box_lib.canonical(f.astype(np.float32)).numpy() for f in forms]
+    for k in range(4):
+        np.testing.assert_allclose(canonical[k], canonical[0], atol=1e-9)
+        np.testing.assert_allclose(in_graph[k], canonical[0], atol=1e-6)
+        np.testing.assert_allclose(iou_lib.box_iou(forms[k], canonical[k]), 1.0, atol=1e-9)
+    c = canonical[0]
+    angle = np.arctan2(c[:, 5], c[:, 4])
+    assert np.all(c[:, 2] >= c[:, 3])
+    assert np.all((angle >= -np.pi / 2 - 1e-12) & (angle < np.pi / 2))
+    assert np.all(np.abs(angle[:20]) <= np.pi / 4 + 1e-9)  # a square's angle in [-45, 45)
+    # IoU between different boxes does not change either
+    other = box_lib.angle_box_to_six(boxes[::-1])
+    np.testing.assert_allclose(iou_lib.box_iou(c, box_lib.np_canonical(other)), iou_lib.box_iou(forms[2], other))
+
+
+def test_vertical_rectangle_on_the_fold_is_written_at_minus_90_degrees():
+    # (cos, sin) exactly (0, +-1), and the same rectangle with w and h swapped at angle 0 or 180
+    forms = np.array(
+        [
+            [0.5, 0.5, 0.3, 0.1, 0.0, 1.0],
+            [0.5, 0.5, 0.3, 0.1, 0.0, -1.0],
+            [0.5, 0.5, 0.1, 0.3, 1.0, 0.0],
+            [0.5, 0.5, 0.1, 0.3, -1.0, 0.0],
+        ]
+    )
+    for canon in (box_lib.np_canonical(forms), box_lib.canonical(forms).numpy()):
+        np.testing.assert_allclose(canon, np.tile([0.5, 0.5, 0.3, 0.1, 0.0, -1.0], (4, 1)), atol=1e-7)
+
+
+def test_canonical_is_a_signed_permutation_for_gradients():
+    # (w, h, t) = (0.1, 0.3, 20 deg): h > w, so w and h swap and (c, s) -> (-s, c), then the angle folds.
+    t = np.deg2rad(20.0)
+    box = tf.constant([[0.5, 0.4, 0.1, 0.3, np.cos(t), np.sin(t)]], tf.float32)
+    weights = tf.constant([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(box)
+        out = box_lib.canonical(box)
+        value = tf.reduce_sum(out * weights)
+    grad = tape.gradient(value, box).numpy()[0]
+    np.testing.assert_allclose(out.numpy()[0], [0.5, 0.4, 0.3, 0.1, np.sin(t), -np.cos(t)], atol=1e-6)
+    # out = (cx, cy, h, w, s, -c): d/dw = weight of out[3], d/dh = out[2], d/dc = -out[5], d/ds = out[4]
+    np.testing.assert_allclose(grad, [1.0, 2.0, 4.0, 3.0, -6.0, 5.0], atol=1e-6)
+
+
+def test_encoding_takes_the_form_nearest_the_anchor():
+    anchor = box_lib.angle_box_to_six(np.array([[0.5, 0.5, 0.3, 0.05, np.pi / 2]]))
+    box = box_lib.angle_box_to_six(np.array([[0.5, 0.5, 0.3, 0.05, -np.deg2rad(89.0)]]))  # 1 degree away
+    deltas = box_lib.encode(box, anchor).numpy()[0]
+    assert abs(deltas[4]) < 1e-3 and abs(deltas[5]) < 0.02  # (cos d - 1, sin d) of 1 degree, not 179
+    decoded = box_lib.decode(deltas[None], anchor).numpy()
+    np.testing.assert_allclose(iou_lib.box_iou(decoded, box), 1.0, atol=1e-5)
+
+
 def test_encode_decode_round_trip_and_identity():
     rng = np.random.default_rng(1)
     n = 64
@@ -89,6 +164,8 @@ def test_encode_decode_round_trip_and_identity():
         )
     )
     deltas = box_lib.encode(boxes, anchors)
-    np.testing.assert_allclose(box_lib.decode(deltas, anchors).numpy(), boxes, atol=2e-5)
+    decoded = box_lib.decode(deltas, anchors).numpy()
+    # the same rectangle, in the form nearest each anchor (the box or the box turned by pi)
+    np.testing.assert_allclose(box_lib.np_canonical(decoded), box_lib.np_canonical(boxes), atol=2e-5)
     np.testing.assert_allclose(box_lib.encode(anchors, anchors).numpy(), 0.0, atol=1e-5)
     np.testing.assert_allclose(box_lib.decode(tf.zeros((n, 6)), anchors).numpy(), anchors, atol=1e-6)

@@ -1,4 +1,5 @@
-"""LS-IoU: the true metric, the random box generator's IoU spread, and the box embedding."""
+"""LS-IoU: the true metric, the random box generator's IoU spread, and the box embedding (canonical boxes in,
+one value per rectangle whatever its form)."""
 
 import numpy as np
 import tensorflow as tf
@@ -23,6 +24,9 @@ def test_random_box_pairs_cover_iou_range():
     assert np.all(pred[:, 2:4] > 0) and np.allclose(np.hypot(pred[:, 4], pred[:, 5]), 1, atol=1e-5)
     again, _ = lsiou.RandomBoxPairs().generate(4000, np.random.default_rng(0))
     np.testing.assert_array_equal(pred, again)
+    # both sides come out in canonical form
+    np.testing.assert_allclose(box_lib.np_canonical(pred), pred, atol=1e-6)
+    np.testing.assert_allclose(box_lib.np_canonical(target), target, atol=1e-6)
 
 
 def test_label_boxes_follow_the_configured_statistics():
@@ -42,8 +46,53 @@ def test_box_embedding_is_per_sample_and_round_trips_config():
     together = layer(boxes).numpy()
     np.testing.assert_allclose(together[:1], alone, atol=1e-6)
     clone = lsiou.BoxEmbedding.from_config(layer.get_config())
-    assert clone.units == (32, 32) and clone.output_dim == 8
+    assert clone.units == (32, 32) and clone.output_dim == 8 and clone.num_directions == layer.num_directions
     with tf.GradientTape() as tape:
         tape.watch(boxes)
         out = tf.reduce_sum(layer(boxes))
     assert np.all(np.isfinite(tape.gradient(out, boxes).numpy()))
+
+
+def _other_forms(boxes):
+    """The same rectangles written as (w, h, t + pi) and (h, w, t + pi/2)."""
+    turned = boxes.copy()
+    turned[:, 4:] *= -1
+    swapped = boxes[:, [0, 1, 3, 2, 5, 4]].copy()
+    swapped[:, 4] *= -1  # (cos(t + pi/2), sin(t + pi/2)) = (-sin t, cos t)
+    return turned, swapped
+
+
+def test_metric_and_surrogate_do_not_depend_on_the_form():
+    pred, target = lsiou.RandomBoxPairs().generate(500, np.random.default_rng(5))
+    e = lsiou.one_minus_iou(pred, target)
+    layer = lsiou.BoxEmbedding((32, 32), 8)
+    base = layer(pred).numpy()
+    for other in _other_forms(pred):
+        np.testing.assert_allclose(lsiou.one_minus_iou(other, target), e, atol=1e-6)
+        np.testing.assert_allclose(layer(other).numpy(), base, atol=1e-4)
+        np.testing.assert_allclose(lsiou.box_features(other).numpy(), lsiou.box_features(pred).numpy(), atol=1e-5)
+
+
+def test_box_features_are_continuous_where_the_canonical_form_jumps():
+    # A thin box turning through +90 degrees: its canonical (cos, sin) jumps from (0, 1) to (0, -1), its features
+    # move by about the turn.
+    eps = np.deg2rad(0.01)
+    before = box_lib.angle_box_to_six(np.array([[0.5, 0.5, 0.3, 0.02, np.pi / 2 - eps]]))
+    after = box_lib.angle_box_to_six(np.array([[0.5, 0.5, 0.3, 0.02, np.pi / 2 + eps]]))
+    jump = np.abs(box_lib.np_canonical(before) - box_lib.np_canonical(after)).max()
+    assert jump > 1.9
+    moved = np.abs(lsiou.box_features(before).numpy() - lsiou.box_features(after).numpy()).max()
+    assert moved < 5 * eps  # the doubled angle moves by 4 eps, scaled by the elongation
+    # and a square's features do not depend on its angle modulo 90 degrees
+    square = box_lib.angle_box_to_six(np.array([[0.5, 0.5, 0.2, 0.2, 0.3], [0.5, 0.5, 0.2, 0.2, 0.3 + np.pi / 2]]))
+    feats = lsiou.box_features(square).numpy()
+    np.testing.assert_allclose(feats[0], feats[1], atol=1e-6)
+
+
+def test_box_features_hold_the_axis_aligned_extent():
+    box = np.array([[0.5, 0.4, 0.2, 0.1, np.cos(0.3), np.sin(0.3)]])
+    feats = lsiou.box_features(box, num_directions=8).numpy()[0]
+    quad = box_lib.six_to_quad(box)[0]
+    # direction 0 is x, direction 4 (of 8 over half a turn) is y: lows then highs
+    np.testing.assert_allclose([feats[6], feats[6 + 4]], [quad[:, 0].min(), quad[:, 1].min()], atol=1e-6)
+    np.testing.assert_allclose([feats[14], feats[14 + 4]], [quad[:, 0].max(), quad[:, 1].max()], atol=1e-6)

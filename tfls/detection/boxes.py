@@ -115,7 +115,9 @@ def encode(boxes, anchors, weights=(10.0, 10.0, 5.0, 5.0, 1.0, 1.0)):
 
     The centre offset is expressed in the anchor's own rotated frame, sizes as log ratios, and the angle as
     the (cos - 1, sin) of the rotation from the anchor's angle to the box's, so a perfect anchor encodes to
-    zeros (and zero deltas decode to the anchor itself).
+    zeros (and zero deltas decode to the anchor itself). A box at t and at t + pi is one rectangle: the form
+    whose angle lies within pi/2 of the anchor's is encoded (a vertical word at -89 degrees is 1 degree from
+    an anchor at 90, not 179), so `decode` returns that form.
 
     Returns:
       `[..., 6]` float32 deltas.
@@ -129,8 +131,10 @@ def encode(boxes, anchors, weights=(10.0, 10.0, 5.0, 5.0, 1.0, 1.0)):
     ty = (-dx * as_ + dy * ac) / ah
     tw = tf.math.log(tf.maximum(boxes[..., 2], 1e-6) / aw)
     th = tf.math.log(tf.maximum(boxes[..., 3], 1e-6) / ah)
-    rc = boxes[..., 4] * ac + boxes[..., 5] * as_ - 1.0
-    rs = boxes[..., 5] * ac - boxes[..., 4] * as_
+    nearer = tf.where(boxes[..., 4] * ac + boxes[..., 5] * as_ < 0, -1.0, 1.0)
+    bc, bs = boxes[..., 4] * nearer, boxes[..., 5] * nearer
+    rc = bc * ac + bs * as_ - 1.0
+    rs = bs * ac - bc * as_
     w = weights
     return tf.stack([tx * w[0], ty * w[1], tw * w[2], th * w[3], rc * w[4], rs * w[5]], -1)
 
@@ -158,17 +162,57 @@ def decode(deltas, anchors, weights=(10.0, 10.0, 5.0, 5.0, 1.0, 1.0), max_log_ra
     return tf.stack([cx, cy, bw, bh, ac * rc - as_ * rs, as_ * rc + ac * rs], -1)
 
 
+def _in_quarter(c, s):
+    """Whether the angle of `(c, s)` lies in [-pi/4, pi/4) (NumPy or TF)."""
+    return (c > 0) & (-c <= s) & (s < c)
+
+
 def canonical(boxes):
-    """Same boxes with the angle folded into (-pi/2, pi/2] (cos >= 0): a box at t and at t + pi coincide."""
+    """The one 6-parameter form of each rectangle: `w >= h` and the angle in [-pi/2, pi/2).
+
+    A rectangle has four forms: `(w, h, t)`, `(w, h, t + pi)`, `(h, w, t + pi/2)`, `(h, w, t - pi/2)` (a
+    square eight). The canonical one swaps w and h when `h > w` (turning the angle by +pi/2: `(c, s) ->
+    (-s, c)`), then turns by pi when the angle is outside [-pi/2, pi/2) (`(c, s) -> (-c, -s)`); a square
+    (`w == h`) takes its angle in [-pi/4, pi/4). Corners, area and IoU are unchanged.
+
+    Differentiable where gradients flow: per box the result is a signed permutation of its own parameters,
+    chosen with `tf.where` from their values, so the gradient with respect to the input is the gradient with
+    respect to the output, permuted back and with the same signs; the choice itself is piecewise constant and
+    carries no gradient. The form jumps only on the boundaries (`w == h`, an angle of exactly +-pi/2), where
+    two forms of one rectangle meet: `lsiou.BoxEmbedding` reads continuous features of the canonical box so
+    that the surrogate does not jump with it.
+
+    Args:
+      boxes: `[..., 6]` boxes (`(cos, sin)` need not be unit: they are permuted and signed, not normalised).
+
+    Returns:
+      `[..., 6]` float32 boxes.
+    """
     boxes = tf.convert_to_tensor(boxes, tf.float32)
-    flip = (boxes[..., 4] < 0) | ((boxes[..., 4] == 0) & (boxes[..., 5] < 0))
-    sign = tf.where(flip, -1.0, 1.0)[..., None]
-    return tf.concat([boxes[..., :4], boxes[..., 4:] * sign], -1)
+    cx, cy, w, h, c, s = tf.unstack(boxes, axis=-1)
+    swap = h > w
+    w, h = tf.where(swap, h, w), tf.where(swap, w, h)
+    c, s = tf.where(swap, -s, c), tf.where(swap, c, s)
+    flip = ~((c > 0) | ((c == 0) & (s < 0)))
+    c, s = tf.where(flip, -c, c), tf.where(flip, -s, s)
+    # A square is the same at t and t +- pi/2: fold its angle into [-pi/4, pi/4) (at most one turn applies).
+    square = tf.equal(w, h)
+    turn_back = square & _in_quarter(s, -c)  # t in [pi/4, pi/2): t - pi/2
+    turn_on = square & _in_quarter(-s, c)  # t in [-pi/2, -pi/4): t + pi/2
+    c, s = tf.where(turn_back, s, tf.where(turn_on, -s, c)), tf.where(turn_back, -c, tf.where(turn_on, c, s))
+    return tf.stack([cx, cy, w, h, c, s], -1)
 
 
 def np_canonical(boxes):
-    """NumPy version of `canonical`."""
+    """NumPy version of `canonical` (float64)."""
     boxes = np.array(boxes, np.float64)
-    flip = (boxes[..., 4] < 0) | ((boxes[..., 4] == 0) & (boxes[..., 5] < 0))
-    boxes[..., 4:] *= np.where(flip, -1.0, 1.0)[..., None]
-    return boxes
+    cx, cy, w, h, c, s = np.moveaxis(boxes, -1, 0)
+    swap = h > w
+    w, h = np.where(swap, h, w), np.where(swap, w, h)
+    c, s = np.where(swap, -s, c), np.where(swap, c, s)
+    flip = ~((c > 0) | ((c == 0) & (s < 0)))
+    c, s = np.where(flip, -c, c), np.where(flip, -s, s)
+    square = w == h
+    turn_back, turn_on = square & _in_quarter(s, -c), square & _in_quarter(-s, c)
+    c, s = np.where(turn_back, s, np.where(turn_on, -s, c)), np.where(turn_back, -c, np.where(turn_on, c, s))
+    return np.stack([cx, cy, w, h, c, s], -1)

@@ -147,25 +147,59 @@ def tf_one_minus_iou(pred, target):
     return 1.0 - tf_rotated_iou(magnitudes(pred), magnitudes(target))
 
 
+def _half_extents(boxes):
+    """Half width and half height of each box's axis-aligned bounding box."""
+    c, s = tf.abs(boxes[..., 4]), tf.abs(boxes[..., 5])
+    norm = tf.maximum(tf.sqrt(tf.square(c) + tf.square(s)), 1e-12)
+    c, s = c / norm, s / norm
+    w, h = tf.abs(boxes[..., 2]), tf.abs(boxes[..., 3])
+    return 0.5 * (w * c + h * s), 0.5 * (w * s + h * c)
+
+
+def _intersection_bound(p, q):
+    """An upper bound of the intersection area of box pairs `[K, 6]`: the rectangle q against p's bounding
+    box in q's own frame (which contains p)."""
+    d = p[:, :2] - q[:, :2]
+    dx = d[:, 0] * q[:, 4] + d[:, 1] * q[:, 5]
+    dy = -d[:, 0] * q[:, 5] + d[:, 1] * q[:, 4]
+    c = tf.abs(p[:, 4] * q[:, 4] + p[:, 5] * q[:, 5])
+    s = tf.abs(p[:, 5] * q[:, 4] - p[:, 4] * q[:, 5])
+    ex, ey = 0.5 * (p[:, 2] * c + p[:, 3] * s), 0.5 * (p[:, 2] * s + p[:, 3] * c)
+    ix = tf.minimum(dx + ex, 0.5 * q[:, 2]) - tf.maximum(dx - ex, -0.5 * q[:, 2])
+    iy = tf.minimum(dy + ey, 0.5 * q[:, 3]) - tf.maximum(dy - ey, -0.5 * q[:, 3])
+    return tf.maximum(ix, 0.0) * tf.maximum(iy, 0.0)
+
+
 def tf_rotated_iou_matrix(boxes1, boxes2, min_iou=0.0):
     """Pairwise in-graph IoU: `[B, N, 6]` x `[B, M, 6]` -> `[B, N, M]` (also `[N, 6]` x `[M, 6]`).
 
-    Only pairs that can overlap are intersected (their circumscribed circles meet and, when `min_iou > 0`,
-    their area ratio is at least `min_iou`, an upper bound of their IoU); the others are 0. Results below
-    `min_iou` may therefore read 0.
+    Only pairs that can overlap are intersected; the others are 0. A box lies inside its axis-aligned
+    bounding box (AABB), so two steps of upper bounds skip pairs without changing any result: over all pairs,
+    `min(inter(AABB1, AABB2), area1, area2) / max(area1, area2)`; over the pairs left, the intersection of
+    each box with the other's bounding box in its own frame, `I`, gives `IoU <= I / (area1 + area2 - I)`.
+    Pairs whose bound is 0 (or below `min_iou` when `min_iou > 0`) are skipped, so results below `min_iou`
+    may read 0. Cost: about 15 elementwise ops over all `N * M` pairs, the exact IoU on the rest.
     """
     boxes1 = tf.stop_gradient(tf.convert_to_tensor(boxes1, tf.float32))
     boxes2 = tf.stop_gradient(tf.convert_to_tensor(boxes2, tf.float32))
     if len(boxes1.shape) == 2:
         return tf_rotated_iou_matrix(boxes1[None], boxes2[None], min_iou)[0]
     a, b = boxes1[:, :, None, :], boxes2[:, None, :, :]
-    radius = lambda x: 0.5 * tf.sqrt(tf.square(x[..., 2]) + tf.square(x[..., 3]))  # noqa: E731
-    dist2 = tf.reduce_sum(tf.square(a[..., :2] - b[..., :2]), -1)
+    (ax, ay), (bx, by) = _half_extents(a), _half_extents(b)
+    overlap_x = tf.minimum(a[..., 0] + ax, b[..., 0] + bx) - tf.maximum(a[..., 0] - ax, b[..., 0] - bx)
+    overlap_y = tf.minimum(a[..., 1] + ay, b[..., 1] + by) - tf.maximum(a[..., 1] - ay, b[..., 1] - by)
     area_a, area_b = a[..., 2] * a[..., 3], b[..., 2] * b[..., 3]
-    candidate = (dist2 < tf.square(radius(a) + radius(b))) & (area_a > 0) & (area_b > 0)
+    candidate = (overlap_x > 0) & (overlap_y > 0) & (area_a > 0) & (area_b > 0)
     if min_iou > 0:
-        candidate &= tf.minimum(area_a, area_b) >= min_iou * tf.maximum(area_a, area_b)
+        bound = tf.maximum(overlap_x, 0.0) * tf.maximum(overlap_y, 0.0)
+        candidate &= tf.minimum(bound, tf.minimum(area_a, area_b)) >= min_iou * tf.maximum(area_a, area_b)
     where = tf.where(candidate)
-    values = tf_rotated_iou(tf.gather_nd(boxes1, where[:, :2]), tf.gather_nd(boxes2, tf.gather(where, [0, 2], axis=1)))
+    p = tf.gather_nd(boxes1, where[:, :2])
+    q = tf.gather_nd(boxes2, tf.gather(where, [0, 2], axis=1))
+    area_p, area_q = p[:, 2] * p[:, 3], q[:, 2] * q[:, 3]
+    inter = tf.minimum(tf.minimum(_intersection_bound(p, q), _intersection_bound(q, p)), tf.minimum(area_p, area_q))
+    bound = tf.math.divide_no_nan(inter, area_p + area_q - inter)
+    close = tf.where((bound >= min_iou) & (inter > 0) if min_iou > 0 else inter > 0)[:, 0]
+    values = tf_rotated_iou(tf.gather(p, close), tf.gather(q, close))
     shape = tf.shape(candidate, out_type=tf.int64)
-    return tf.scatter_nd(where, values, shape)
+    return tf.scatter_nd(tf.gather(where, close), values, shape)

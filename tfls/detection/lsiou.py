@@ -16,41 +16,76 @@ ICDAR2015_STATS = {"log_w": (np.log(0.04), 0.8), "aspect": (0.7, 8.0), "angle_de
 
 
 def one_minus_iou(pred, target):
-    """True LS-IoU metric: `1 - IoU` of 6-parameter box pairs `[N, 6]` (exact, shapely) -> float32 `[N]`."""
+    """True LS-IoU metric: `1 - IoU` of 6-parameter box pairs `[N, 6]` (exact, shapely) -> float32 `[N]`.
+
+    Both sides are put in canonical form first (`boxes.np_canonical`; negative sizes count by their
+    magnitude): the value depends on the rectangles only, not on which of their forms is given.
+    """
     pred = np.asarray(pred, np.float64)
     target = np.asarray(target, np.float64)
     pred = np.concatenate([pred[:, :2], np.abs(pred[:, 2:4]), pred[:, 4:]], 1)
-    return (1.0 - iou_lib.box_iou(pred, target)).astype(np.float32)
+    target = np.concatenate([target[:, :2], np.abs(target[:, 2:4]), target[:, 4:]], 1)
+    return (1.0 - iou_lib.box_iou(box_lib.np_canonical(pred), box_lib.np_canonical(target))).astype(np.float32)
+
+
+def box_features(boxes, num_directions=8):
+    """Continuous features of rectangles, the same for every form of one rectangle: `[N, 6] -> [N, F]`.
+
+    The box is put in canonical form (`boxes.canonical`: w >= h, angle in [-pi/2, pi/2)), then described by
+    quantities that do not jump where that form does (at +-90 degrees, and where w == h): the centre, w and
+    h, the doubled angle `(cos 2t, sin 2t)` scaled by the elongation `(w - h) / (w + h)` (which vanishes for
+    a square, whose angle is arbitrary), and the box's extent along `num_directions` directions spread over
+    half a turn (centre projection +- the support `w/2 |cos(phi - t)| + h/2 |sin(phi - t)|`; directions 0
+    and pi/2 give the axis-aligned bounding box). `F = 6 + 2 * num_directions`.
+
+    Gradients flow through the canonical form (a signed permutation) and these smooth or piecewise-linear
+    functions; `|.|` has a subgradient at 0.
+    """
+    b = box_lib.canonical(boxes)
+    cx, cy, w, h, c, s = tf.unstack(b, axis=-1)
+    norm = tf.sqrt(tf.square(c) + tf.square(s) + 1e-12)
+    c, s = c / norm, s / norm
+    elongation = (w - h) / (w + h + 1e-6)
+    phi = np.arange(num_directions) * np.pi / num_directions
+    cos_phi, sin_phi = tf.constant(np.cos(phi), tf.float32), tf.constant(np.sin(phi), tf.float32)
+    along = cos_phi * c[:, None] + sin_phi * s[:, None]  # cos(phi - t)
+    across = sin_phi * c[:, None] - cos_phi * s[:, None]  # sin(phi - t)
+    support = 0.5 * w[:, None] * tf.abs(along) + 0.5 * h[:, None] * tf.abs(across)
+    centre = cos_phi * cx[:, None] + sin_phi * cy[:, None]
+    doubled = tf.stack([elongation * (c * c - s * s), elongation * 2.0 * c * s], -1)
+    return tf.concat([tf.stack([cx, cy, w, h], -1), doubled, centre - support, centre + support], -1)
 
 
 class BoxEmbedding(keras.layers.Layer):
-    """h_phi for rotated boxes: the 6 parameters and the 4 corners (differentiable) through a plain MLP.
+    """h_phi for rotated boxes: `box_features` of the canonical box through a plain MLP.
 
-    No normalisation layers: each box is embedded independently (per-sample gradients are needed).
+    Every form of one rectangle (w and h swapped with the angle turned by 90 degrees, the angle +- 180) gives
+    the same features, so e_hat is 0 between forms of one rectangle and does not jump where the canonical
+    form does. No normalisation layers: each box is embedded independently (per-sample gradients are needed).
 
     Args:
       units: hidden widths.
       output_dim: embedding size D.
+      num_directions: directions of `box_features`.
     """
 
-    def __init__(self, units=(256, 256, 256), output_dim=64, **kwargs):
+    def __init__(self, units=(256, 256, 256), output_dim=64, num_directions=8, **kwargs):
         super().__init__(**kwargs)
         self.units = tuple(int(u) for u in units)
         self.output_dim = int(output_dim)
+        self.num_directions = int(num_directions)
 
     def build(self, input_shape):
         self.hidden = [keras.layers.Dense(u, activation="relu", name=f"hidden{i}") for i, u in enumerate(self.units)]
         self.out = keras.layers.Dense(self.output_dim, name="embedding")
-        width = 14
+        width = 6 + 2 * self.num_directions
         for layer in self.hidden:
             layer.build((None, width))
             width = layer.units
         self.out.build((None, width))
 
     def call(self, boxes):
-        boxes = tf.cast(boxes, tf.float32)
-        corners = tf.reshape(box_lib.tf_six_to_quad(boxes), [-1, 8])
-        x = tf.concat([boxes, corners], -1) * 4.0
+        x = box_features(tf.cast(boxes, tf.float32), self.num_directions) * 4.0
         for layer in self.hidden:
             x = layer(x)
         return self.out(x)
@@ -59,7 +94,12 @@ class BoxEmbedding(keras.layers.Layer):
         return (input_shape[0], self.output_dim)
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units, "output_dim": self.output_dim}
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "output_dim": self.output_dim,
+            "num_directions": self.num_directions,
+        }
 
 
 class RandomBoxPairs(PairGenerator):
@@ -83,7 +123,7 @@ class RandomBoxPairs(PairGenerator):
         self.far_fraction = float(far_fraction)
 
     def labels(self, n, rng):
-        """`n` label boxes `[n, 6]` (canonical angle, cos >= 0)."""
+        """`n` label boxes `[n, 6]` in canonical form (`boxes.np_canonical`)."""
         mu, sigma = self.stats["log_w"]
         w = np.clip(np.exp(rng.normal(mu, sigma, n)), self.min_size * 1.5, 0.9)
         lo, hi = self.stats["aspect"]
@@ -94,7 +134,7 @@ class RandomBoxPairs(PairGenerator):
             uniform = rng.random(n) < self.stats["angle_uniform_share"]
             angle = np.where(uniform, rng.uniform(-np.pi / 2, np.pi / 2, n), angle)
         cx, cy = rng.uniform(0.05, 0.95, n), rng.uniform(0.05, 0.95, n)
-        return np.stack([cx, cy, w, h, np.cos(angle), np.sin(angle)], 1)
+        return box_lib.np_canonical(np.stack([cx, cy, w, h, np.cos(angle), np.sin(angle)], 1))
 
     def generate(self, n, rng):
         target = self.labels(n, rng)
@@ -112,4 +152,4 @@ class RandomBoxPairs(PairGenerator):
         far = rng.random(n) < self.far_fraction
         if far.any():
             pred[far] = self.labels(int(far.sum()), rng)
-        return pred.astype(np.float32), target.astype(np.float32)
+        return box_lib.np_canonical(pred).astype(np.float32), target.astype(np.float32)
