@@ -6,7 +6,7 @@ Needs the ICDAR 2015 images (not redistributable; not run here) and an accelerat
     --config.data.icdar_train_gt_dir=/data/icdar2015/ch4_training_localization_transcription_gt \
     --config.data.icdar_image_dir=/data/icdar2015/ch4_test_images \
     --config.data.icdar_gt_dir=/data/icdar2015/Challenge4_Test_Task1_GT
-Without the training folder it trains on synthetic scenes at the same scale.
+Without the training folder it trains on the synthetic scenes of configs/det.py at a 1024 px input.
 """
 
 from configs import det
@@ -35,19 +35,21 @@ def get_config():
     s.box_width_log_std = 0.8
     s.box_aspect_range = (0.7, 8.0)
     s.box_angle_std_deg = 15.0
+    s.box_angle_uniform_share = 0.0
 
     config.tune.steps = 10_000
     config.tune.learning_rate = 1e-4
 
     d = config.data
     d.image_size = 1024
-    d.train_pool = 5000
+    d.scale_range = (0.5, 1.5)
+    d.train_pool = 20_000
     d.eval_size = 500
     d.max_boxes = 64
-    d.max_words = 20
-    d.min_height = 10
-    d.max_height = 60
-    d.max_angle_deg = 30.0
+    d.scene.max_lines = 16
+    d.scene.max_words = 64
+    d.ood_scene.max_lines = 16
+    d.ood_scene.max_words = 64
     d.aug_rotate_deg = 10.0
 
     m = config.model

@@ -18,10 +18,13 @@ from configs import det as det_config  # noqa: E402
 def tiny():
     config = det_config.get_config()
     config.data.image_size = 64
-    config.data.max_words = 2
-    config.data.min_height = 8
-    config.data.max_height = 12
     config.data.train_pool = 4
+    config.data.eval_size = 2
+    for mix in (config.data.scene, config.data.ood_scene):
+        mix.canvas_sizes = "160x120"
+        mix.max_words = 4
+        mix.min_height = 8
+        mix.max_height = 16
     config.train.batch_size = 2
     config.model.widths = (8, 8, 16)
     config.model.channels = 16
@@ -68,12 +71,20 @@ def test_smooth_l1():
     np.testing.assert_allclose(detector.smooth_l1(x, 0.1).numpy(), [1.95, 0.0125, 0.0, 0.0125, 1.95], atol=1e-6)
 
 
-def test_serving_examples_are_decodable_images(tiny):
+def test_serving_examples_are_decodable_images_at_their_own_size(tiny):
     task = tiny[0]
     examples = task.serving_examples(3)
     assert len(examples) == 3
-    image = tf.io.decode_png(examples[0])
-    assert image.shape == (64, 64, 3)
+    image = tf.io.decode_jpeg(examples[0])
+    assert image.shape in ((120, 160, 3), (160, 120, 3))
+
+
+def test_evaluation_sets_and_metrics(tiny):
+    task, model = tiny[:2]
+    sets = task.eval_datasets()
+    assert set(sets) == {"val", "test", "test_ood"}
+    metrics = task.evaluate(model, sets["test_ood"])
+    assert set(metrics) >= set(task.reported_metrics()) | {"num_images"} and metrics["num_images"] == 2
 
 
 def test_loss_is_finite_when_padding_slots_hold_degenerate_boxes():

@@ -6,13 +6,21 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from tfls import images as images_lib
 from tfls.detection import boxes as box_lib
 from tfls.detection import data as data_lib
-from tfls.detection import detector, icdar, lsiou
+from tfls.detection import detector, icdar, lsiou, scenes
 from tfls.surrogate import Surrogate
 from tfls.task import Task
+
+# Evaluation sets: `val` selects checkpoints (never reported), `test` is reported, `test_ood` is reported with
+# held-out fonts and the harder scene mix. Each is a render stream of its own that training never draws.
+EVAL_SETS = ("val", "test", "test_ood")
+_EVAL_STREAM = 1_000_001
+# IoU thresholds of the reported hmeans: the challenge's 0.5, and stricter ones that reward tight boxes.
+STRICT_IOUS = {"hmean_iou70": 0.7, "hmean_iou80": 0.8}
 
 
 def build_detector(model_cfg, image_size):
@@ -43,13 +51,17 @@ def serving_function(model, image_size, score_threshold, max_pixels=images_lib.M
     """`serving_default(image_bytes: tf.string [None])` -> boxes `[None, K, 8]` (pixel quads of the original
     image, ICDAR order), scores `[None, K]`, num_detections `[None]`; padding rows are zero.
 
-    Bytes that are not a JPEG/PNG/GIF/BMP image and images over `max_pixels` (read from the header, before
-    decoding) fail the request with `InvalidArgumentError`; an empty batch returns empty outputs."""
+    Each image, of any size, is resized keeping its aspect ratio so that its long side is `image_size`,
+    padded at the bottom and right to a square (`data.resize_and_pad`, as in training and evaluation), and
+    the detections, fractions of that square, are mapped back by the original's long side. Bytes that are
+    not a JPEG/PNG/GIF/BMP image and images over `max_pixels` (read from the header, before decoding) fail
+    the request with `InvalidArgumentError`; an empty batch returns empty outputs without running the
+    network (`images.unless_empty`)."""
 
     def detect(image_bytes):
         def prepare(encoded):
             image = images_lib.decode_checked(encoded, 3, max_pixels)
-            return data_lib.pad_to_square_and_resize(image, image_size)
+            return data_lib.resize_and_pad(image, image_size)
 
         images, sides = tf.map_fn(
             prepare,
@@ -82,7 +94,13 @@ class DetectionTask(Task):
     name = "det"
     primary_metric = "hmean"
     primary_metric_mode = "max"
-    report_metrics = {"precision": "max", "recall": "max"}
+    report_metrics = {
+        "precision": "max",
+        "recall": "max",
+        "hmean_iou70": "max",
+        "hmean_iou80": "max",
+        "mean_matched_iou": "max",
+    }
     validation_set = "val"
     default_config = "configs/det.py"
 
@@ -91,11 +109,12 @@ class DetectionTask(Task):
         from tfls.configuration import check_float, check_int, check_paths
 
         problems = [
-            check_int(config, "data.image_size", 32),
+            check_int(config, "data.image_size", 64),
             check_int(config, "data.train_pool", 1),
-            check_int(config, "data.eval_size", 1),
+            check_int(config, "data.eval_size", 0),
             check_int(config, "data.max_boxes", 1),
-            check_float(config, "data.dontcare_prob", 0.0, 1.0),
+            check_int(config, "data.corpus_size", 1),
+            check_float(config, "data.aug_rotate_deg", 0.0, 180.0),
             check_paths(config, "data.icdar_train_image_dir"),
             check_paths(config, "data.icdar_train_gt_dir"),
             check_paths(config, "data.icdar_image_dir"),
@@ -104,25 +123,87 @@ class DetectionTask(Task):
             check_float(config, "model.det_nms_iou", 0.0, 1.0),
             check_float(config, "eval.score_threshold", 0.0, 1.0),
             check_int(config, "eval.batch_size", 1),
+            check_float(config, "surrogate.box_angle_uniform_share", 0.0, 1.0),
         ]
-        return [p for p in problems if p is not None]
+        problems = [p for p in problems if p is not None]
+        d = config.get("data", {})
+        if isinstance(d.get("image_size"), int) and d.image_size % 8:
+            problems.append(("data.image_size", d.image_size, "a multiple of 8 (the backbone's stride)"))
+        scale = tuple(d.get("scale_range", (1.0, 1.0)))
+        if len(scale) != 2 or not 0.1 <= scale[0] <= scale[1] <= 4.0:
+            problems.append(("data.scale_range", scale, "(low, high) with 0.1 <= low <= high <= 4"))
+        for key in ("scene", "ood_scene"):
+            if key not in d:
+                continue
+            try:
+                scenes.validate_mix(d[key].to_dict() if hasattr(d[key], "to_dict") else d[key])
+            except ValueError as e:
+                problems.append((f"data.{key}", "...", f"a valid scene mix ({e})"))
+            if isinstance(d.get("max_boxes"), int) and d[key].get("max_words", 0) > d.max_boxes:
+                problems.append((f"data.{key}.max_words", d[key].max_words, f"at most data.max_boxes ({d.max_boxes})"))
+        sweep = config.get("surrogate", {}).get("grad_penalty_sweep", ())
+        if not sweep or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in sweep):
+            problems.append(("surrogate.grad_penalty_sweep", sweep, "a non-empty list of weights >= 0"))
+        return problems
 
     def __init__(self, config):
         super().__init__(config)
-        self._pools = {}
+        self._pool = None
+        self._eval_arrays = {}
+        self._renderers = {}
+        self._sampler = None
         self._predict = {}
         self.stats = {}
 
-    def _pool(self, name, num, seed):
-        if name not in self._pools:
-            self._pools[name] = data_lib.scene_pool(num, seed, self.config.data)
-        return self._pools[name]
+    # Data ---------------------------------------------------------------------------------------------
+
+    @property
+    def sampler(self):
+        """What the words say: the recognition corpus (wordfreq words, numbers, random strings, varied case)."""
+        if self._sampler is None:
+            from tfls.recognition.charset import Charset
+            from tfls.recognition.corpus import WordSampler, frequent_words
+
+            d = self.config.data
+            charset = Charset(max_length=25)
+            self._sampler = WordSampler(
+                charset,
+                frequent_words(charset, d.corpus_size, d.get("corpus_min_length", 1)),
+                d.get("random_fraction", 0.1),
+                d.get("random_max_length", 10) or None,
+                number_fraction=d.get("number_fraction", 0.1),
+                upper_fraction=d.get("upper_fraction", 0.25),
+                title_fraction=d.get("title_fraction", 0.25),
+            )
+        return self._sampler
+
+    def scene_renderer(self, set_name):
+        """The renderer of the training stream, `val` and `test` (training fonts, `data.scene`) or, for
+        `test_ood`, held-out fonts (`data.ood_fonts`) and `data.ood_scene`."""
+        ood = set_name == "test_ood"
+        if ood not in self._renderers:
+            from tfls.recognition import fonts as fonts_lib
+
+            d = self.config.data
+            train, held_out = fonts_lib.split_fonts(ood_families=fonts_lib.parse_families(d.get("ood_fonts", "")))
+            if ood and not held_out:
+                raise ValueError("test_ood needs held-out font families: data.ood_fonts is empty")
+            mix = d.get("ood_scene") if ood else d.get("scene")
+            mix = mix.to_dict() if hasattr(mix, "to_dict") else dict(mix or {})
+            self._renderers[ood] = scenes.SceneRenderer(held_out if ood else train, self.sampler, mix)
+        return self._renderers[ood]
+
+    @staticmethod
+    def eval_set_seed(seed, name):
+        """The render stream of evaluation set `name` (never drawn by training, whose stream is `(seed, 0)`)."""
+        return (int(seed), _EVAL_STREAM + EVAL_SETS.index(name))
 
     def train_dataset(self, seed, input_context=None):
         d = self.config.data
         batch = self.config.train.batch_size
         if input_context is not None:
             batch = input_context.get_per_replica_batch_size(batch)
+        scale = tuple(float(v) for v in d.scale_range)
         if d.icdar_train_image_dir:
             return data_lib.icdar_train_dataset(
                 d.icdar_train_image_dir,
@@ -133,16 +214,32 @@ class DetectionTask(Task):
                 seed,
                 d.aug_rotate_deg,
                 self.stats,
+                scale_range=scale,
             )
-        images, targets = self._pool("train", d.train_pool, d.seed)
-        return data_lib.train_dataset(images, targets, batch, seed, d.aug_rotate_deg)
+        if self._pool is None:
+            long_side = int(np.ceil(d.image_size * scale[1]))
+            self._pool = data_lib.ScenePool(
+                self.scene_renderer("train"), (d.seed, 0), d.train_pool, long_side, d.max_boxes
+            )
+        return data_lib.scene_train_dataset(self._pool, batch, seed, d.image_size, scale, d.aug_rotate_deg)
+
+    def eval_arrays(self, name):
+        """The prepared images and targets of synthetic evaluation set `name` (rendered once, then cached)."""
+        if name not in self._eval_arrays:
+            d = self.config.data
+            self._eval_arrays[name] = data_lib.render_eval_arrays(
+                self.scene_renderer(name), self.eval_set_seed(d.seed, name), d.eval_size, d.image_size, d.max_boxes
+            )
+        return self._eval_arrays[name]
 
     def eval_datasets(self):
+        """`val` and `test` (training fonts and mix), `test_ood` (held-out fonts and backgrounds, the harder
+        mix), `data.eval_size` scenes each, and `icdar2015` when `data.icdar_image_dir` is set."""
         d, e = self.config.data, self.config.eval
         sets = {}
-        for offset, name in ((100_003, "val"), (200_003, "test")):
-            images, targets = self._pool(name, d.eval_size, d.seed + offset)
-            sets[name] = data_lib.eval_dataset(images, targets, e.batch_size)
+        if d.eval_size > 0:
+            for name in EVAL_SETS:
+                sets[name] = data_lib.eval_dataset(*self.eval_arrays(name), e.batch_size)
         if d.icdar_image_dir:
             sets["icdar2015"] = data_lib.icdar_dataset(
                 d.icdar_image_dir, d.icdar_gt_dir or None, d.image_size, d.icdar_max_boxes, e.batch_size, self.stats
@@ -160,14 +257,18 @@ class DetectionTask(Task):
         return detector.detection_loss(outputs)[0]
 
     def surrogate_pairs(self, outputs, y):
+        """The RoI head's decoded boxes of the positive RoIs and their ground truth, both in canonical form
+        (`boxes.canonical`, a signed permutation per box, so the model's gradient passes through it)."""
         del y
-        pred = tf.reshape(outputs["roi_pred_boxes"], [-1, 6])
-        target = tf.reshape(outputs["roi_gt_boxes"], [-1, 6])
+        pred = box_lib.canonical(tf.reshape(outputs["roi_pred_boxes"], [-1, 6]))
+        target = box_lib.canonical(tf.reshape(outputs["roi_gt_boxes"], [-1, 6]))
         return pred, target, tf.reshape(outputs["roi_positive"], [-1])
 
     def build_surrogate(self):
         s = self.config.surrogate
-        embedding = lsiou.BoxEmbedding(tuple(s.embedding_units), s.embedding_dim, name="box_embedding")
+        embedding = lsiou.BoxEmbedding(
+            tuple(s.embedding_units), s.embedding_dim, s.get("embedding_directions", 8), name="box_embedding"
+        )
         generator = lsiou.RandomBoxPairs(stats=_generator_stats(self.config), min_size=s.min_box_size)
         return Surrogate(embedding, lsiou.one_minus_iou, generator, (6,), seed=self.config.seed).build()
 
@@ -190,7 +291,11 @@ class DetectionTask(Task):
         return results
 
     def evaluate(self, model, dataset, tag=None):
+        """ICDAR 2015 figures: precision, recall and `hmean` at IoU 0.5 (the challenge), `hmean_iou70` and
+        `hmean_iou80` (the same protocol at stricter IoU), `mean_matched_iou` (mean IoU of the pairs matched
+        at 0.5) and `num_images`."""
         acc = icdar.ICDARAccumulator()
+        strict = {name: icdar.ICDARAccumulator(iou) for name, iou in STRICT_IOUS.items()}
         # ICDAR result files only for the evaluate stage, one folder per model and set (<results_dir>/<tag>)
         results_dir = os.path.join(self.config.eval.results_dir, tag) if self.config.eval.results_dir and tag else ""
         for x, y in dataset:
@@ -198,10 +303,15 @@ class DetectionTask(Task):
             for i, (quads, _) in enumerate(self.predict_quads(model, x, side)):
                 valid = y["valid"][i].numpy() > 0
                 gt = y["quads"][i].numpy()[valid] * side[i]
-                acc.add(quads, gt, y["dontcare"][i].numpy()[valid] > 0)
+                dontcare = y["dontcare"][i].numpy()[valid] > 0
+                acc.add(quads, gt, dontcare)
+                for other in strict.values():
+                    other.add(quads, gt, dontcare)
                 if results_dir:
                     icdar.write_results(results_dir, int(y["image_id"][i]), quads)
-        return acc.result()
+        metrics = acc.result()
+        metrics.update({name: other.result()["hmean"] for name, other in strict.items()})
+        return metrics
 
     def export(self, model, path):
         archive = keras.export.ExportArchive()
@@ -212,34 +322,32 @@ class DetectionTask(Task):
         archive.write_out(path, verbose=False)
 
     def serving_examples(self, n):
-        """`n` PNG-encoded held-out synthetic scenes, as a client would send them to the export."""
-        from PIL import Image
-
-        d = self.config.data
-        images, _ = self._pool("val", d.eval_size, d.seed + 100_003)
+        """`n` JPEG-encoded held-out scenes at their own sizes (640x480 to 1280x720), as a client sends them."""
+        seed = self.eval_set_seed(self.config.data.seed, "val")
         out = []
         for i in range(n):
+            scene = scenes.render_indexed(self.scene_renderer("val"), seed, i)
             buf = io.BytesIO()
-            Image.fromarray(images[i % len(images)]).save(buf, format="PNG")
+            Image.fromarray(scene.image).save(buf, format="JPEG", quality=90)
             out.append(buf.getvalue())
         return out
 
     def write_summaries(self, writer, model, surrogate, step):
         """Validation images with predicted (red) and true (green) boxes, and a scatter of e_hat vs 1 - IoU."""
-        from PIL import Image, ImageDraw
+        from PIL import ImageDraw
 
         from tfls import summaries
 
         x, y = next(iter(self.eval_datasets()[self.validation_set]))
         x, n = x[:4], min(4, int(x.shape[0]))
-        drawn = []
-        for i, (quads, _) in enumerate(self.predict_quads(model, x, y["side"][:n].numpy())):
+        drawn, size = [], float(x.shape[1])
+        # Drawn on the detector's input: normalised coordinates times its side.
+        for i, (quads, _) in enumerate(self.predict_quads(model, x, np.full(n, size))):
             im = Image.fromarray((x[i].numpy() * 255).astype(np.uint8))
             draw = ImageDraw.Draw(im)
-            side = float(y["side"][i])
             for q, v in zip(y["quads"][i].numpy(), y["valid"][i].numpy()):
                 if v > 0:
-                    draw.polygon([tuple(p * side) for p in q], outline=(0, 255, 0))
+                    draw.polygon([tuple(p * size) for p in q], outline=(0, 255, 0))
             for q in quads:
                 draw.polygon([tuple(p) for p in q], outline=(255, 0, 0))
             drawn.append(np.asarray(im))
@@ -257,6 +365,7 @@ def _generator_stats(config):
         "log_w": (np.log(s.box_width_median), s.box_width_log_std),
         "aspect": tuple(s.box_aspect_range),
         "angle_deg_std": s.box_angle_std_deg,
+        "angle_uniform_share": s.get("box_angle_uniform_share", 0.0),
     }
 
 
