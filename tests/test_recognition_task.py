@@ -29,6 +29,7 @@ def tiny_config(prediction="ctc"):
     config.model.hidden = 8
     config.model.prediction = prediction
     config.surrogate.embedding_filters = (8,)
+    config.surrogate.embedding_dilations = (1,)
     config.surrogate.embedding_dim = 8
     config.eval.batch_size = 4
     return config

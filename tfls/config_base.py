@@ -40,6 +40,9 @@ def base_config():
     # configs/det.py uses 0.001.
     config.surrogate.grad_penalty_weight = 0.1
     config.surrogate.robust_threshold = 0.0  # FEDS ramp; <= 0 is off
+    # where global pairs come from: py_function (drawn in the step) | dataset (a tf.data stream beside the
+    # batches: no host call in the step, with an in-graph metric)
+    config.surrogate.global_pairs = "py_function"
     config.surrogate.grad_penalty_every = 1  # k: lazy gradient penalty on every k-th phi update, weight x k
     config.surrogate.eval_pairs = 512  # held-out global pairs for the approximation error
 
@@ -50,6 +53,7 @@ def base_config():
     config.tune.clipnorm = 5.0
     config.tune.ordinary_loss_weight = 0.0
     config.tune.update_surrogate = True
+    config.tune.jit_compile = False  # XLA for the surrogate's steps (needs surrogate.global_pairs="dataset")
     config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first
     config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)
 

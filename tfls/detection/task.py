@@ -12,6 +12,7 @@ from tfls import images as images_lib
 from tfls.detection import boxes as box_lib
 from tfls.detection import data as data_lib
 from tfls.detection import detector, icdar, lsiou, scenes
+from tfls.detection import iou as iou_lib
 from tfls.surrogate import Surrogate
 from tfls.task import Task
 
@@ -270,7 +271,14 @@ class DetectionTask(Task):
             tuple(s.embedding_units), s.embedding_dim, s.get("embedding_directions", 8), name="box_embedding"
         )
         generator = lsiou.RandomBoxPairs(stats=_generator_stats(self.config), min_size=s.min_box_size)
-        return Surrogate(embedding, lsiou.one_minus_iou, generator, (6,), seed=self.config.seed).build()
+        return Surrogate(
+            embedding,
+            lsiou.one_minus_iou,
+            generator,
+            (6,),
+            seed=self.config.seed,
+            metric_fn_tf=iou_lib.tf_one_minus_iou,
+        ).build()
 
     def _predict_fn(self, model):
         key = id(model)

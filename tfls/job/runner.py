@@ -184,12 +184,13 @@ class Job:
             ordinary_loss_weight=t.ordinary_loss_weight,
             update_surrogate=t.update_surrogate,
             global_batch_size=s.batch_size,
+            global_pairs=s.global_pairs,
             grad_penalty_weight=s.grad_penalty_weight,
             robust_threshold=s.robust_threshold,
             grad_penalty_every=s.grad_penalty_every,
             update_model=update_model,
         )
-        tuner.compile(model_optimizer, surrogate_optimizer)
+        tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))
         return tuner
 
     def _baseline_from_init(self):

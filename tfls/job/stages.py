@@ -78,6 +78,7 @@ def _surrogate_kwargs(config):
         grad_penalty_weight=s.grad_penalty_weight,
         robust_threshold=s.robust_threshold,
         grad_penalty_every=s.grad_penalty_every,
+        global_pairs=s.global_pairs,
     )
 
 
@@ -87,7 +88,7 @@ def pretrain(job):
     with job.strategy.scope():
         optimizer = make_optimizer(s.optimizer, s.learning_rate)
         trainer = SurrogatePretrainer(job.surrogate, **_surrogate_kwargs(job.config))
-        trainer.compile(optimizer)
+        trainer.compile(optimizer, jit_compile=bool(job.config.tune.jit_compile))
 
     def on_boundary(step, logs, writer):
         del writer

@@ -11,7 +11,7 @@ from tfls.recognition.charset import Charset, decode_ids_tf
 from tfls.recognition.corpus import WordSampler, frequent_words
 from tfls.recognition.ctc_alignment import ctc_forced_alignments, ctc_target_paths
 from tfls.recognition.lsed import EditDistanceEmbedding, RandomStringPairGenerator, edit_distance_metric
-from tfls.recognition.metrics import WordMetrics, edit_distances_tf
+from tfls.recognition.metrics import WordMetrics, edit_distance_metric_tf, edit_distances_tf
 from tfls.recognition.recognizer import Recognizer
 from tfls.recognition.renderer import WordRenderer
 from tfls.recognition.serving import export_recognizer, predict_text
@@ -68,6 +68,12 @@ class RecognitionTask(Task):
         for key, value in d.get("distortions", {}).items():
             if isinstance(value, float) and not key.endswith(("_deg", "contrast")) and "prob" in key:
                 problems.append(check_float(config, f"data.distortions.{key}", 0.0, 1.0))
+        s = config.surrogate
+        dilations = tuple(s.get("embedding_dilations", ()) or ())
+        if dilations and len(dilations) != len(tuple(s.embedding_filters)):
+            problems.append(
+                ("surrogate.embedding_dilations", dilations, f"one per convolution ({len(s.embedding_filters)})")
+            )
         if d.train_lmdb and d.train_lmdb_ratios:
             ratios = str(d.train_lmdb_ratios).split(",")
             if len(ratios) != len(str(d.train_lmdb).split(",")):
@@ -315,7 +321,14 @@ class RecognitionTask(Task):
             garbage_after_eos=s.get("garbage_after_eos", 0.0),
         )
         metric = edit_distance_metric(self.charset, self.is_ctc)
-        return Surrogate(embedding, metric, generator, generator.pred_shape, seed=self.config.seed).build()
+        return Surrogate(
+            embedding,
+            metric,
+            generator,
+            generator.pred_shape,
+            seed=self.config.seed,
+            metric_fn_tf=edit_distance_metric_tf(self.is_ctc),
+        ).build()
 
     # Evaluation, export, summaries --------------------------------------------------------------------
 
