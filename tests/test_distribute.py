@@ -113,6 +113,7 @@ def _checkpoint_values(path):
     }
 
 
+@pytest.mark.slow  # minutes per task on 2 cores; the toy two-process test above stays in the default suite
 @pytest.mark.parametrize("task", ["str", "det"])
 def test_multi_worker_tunes_each_task(task, tmp_path):
     """Both tasks train, pretrain and tune under MultiWorkerMirroredStrategy with two processes."""

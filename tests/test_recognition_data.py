@@ -156,7 +156,11 @@ def test_training_pool_uses_training_fonts_only():
     task = RecognitionTask(str_config(train_pool=10))
     x, y = next(iter(task.train_dataset(seed=0)))
     assert x.shape[1:] == (32, 100, 1) and y.shape[1] == task.charset.sequence_length
-    assert task._pool[0].shape[0] == 10
+    assert task._pool.size == 10 and task._pool.filled == 10  # a batch of 32 fills the pool of 10
+    train_fonts, ood_fonts = task._font_split()
+    train_paths, ood_paths = {f.path for f in train_fonts}, {f.path for f in ood_fonts}
+    assert task._pool.renderer is task.renderer and set(task.renderer.fonts) == train_paths
+    assert train_paths.isdisjoint(ood_paths) and ood_paths
 
 
 def test_lmdb_round_trip_with_filtered_and_corrupt_records(tmp_path, caplog):
