@@ -48,6 +48,8 @@ def task_variants(task):
 
     cls = registry.task_class(task)
     return {**VARIANTS, **{k: (v, True) for k, v in getattr(cls, "tuning_variants", {}).items()}}
+
+
 BASE_STAGES = ["train", "pretrain", "evaluate"]
 
 
