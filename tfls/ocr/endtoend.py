@@ -18,7 +18,6 @@ Files: `gt_img_<id>.txt` as for detection; `res_img_<id>.txt` lines `x1,y1,...,x
 A user error prints one line `tfls: error: ...` and exits with status 2.
 """
 
-import argparse
 import json
 import os
 import sys
@@ -26,6 +25,7 @@ import sys
 import numpy as np
 
 from tfls.detection import icdar
+from tfls.detection.icdar_eval import _ArgumentParser, _fail, _iou
 
 SPECIAL_CHARACTERS = "!?.:,*\"()·[]/'"
 
@@ -206,26 +206,6 @@ def write_results(directory, image_id, quads, texts):
     with open(os.path.join(directory, f"res_img_{image_id}.txt"), "w", encoding="utf-8", newline="\r\n") as f:
         for q, text in zip(np.asarray(quads).reshape(-1, 8), texts):
             f.write(",".join(str(int(round(v))) for v in q) + "," + _format_text(text) + "\n")
-
-
-class _ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):
-        _fail(message)
-
-
-def _fail(message):
-    print(f"tfls: error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
-def _iou(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must lie in [0, 1), got {value}")
-    return value
 
 
 def parse_args(argv=None):
