@@ -43,6 +43,7 @@ def data_config(max_length=10):
     d.distortions = train_distortions()
     d.ood_distortions = ood_distortions()
     d.train_pool = 50000  # >0: render this many once and reshuffle; 0: render a fresh stream
+    d.train_pool_start = 0  # the pool holds training examples start .. start + train_pool - 1 (new images: raise it)
     d.render_parallel_calls = 2
     d.eval_size = 500  # images in each of val, test (training fonts and mix) and test_ood (held-out ones)
     d.train_lmdb = ""  # comma-separated LMDB folders; replaces the synthetic training data

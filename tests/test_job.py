@@ -90,6 +90,34 @@ def test_init_from_takes_a_baseline_instead_of_training(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_warm_start_trains_on_from_given_weights(tmp_path):
+    config = toy_task.toy_config()
+    first = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "a"))
+    first.run(["train"])
+    source = [w.numpy() for w in first.model.weights]
+    config.seed = config.seed + 1  # another initialisation, which the warm start must replace
+    config.train.warm_start = str(tmp_path / "a" / "models" / "baseline")
+    config.train.steps, config.train.eval_every = 2, 0
+    config.train.optimizer, config.train.learning_rate = "sgd", 1e-9
+    second = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "b"))
+    untrained = [w.numpy() for w in second.model.weights]
+    assert any(not np.allclose(a, b) for a, b in zip(source, untrained))
+    second.run(["train"])
+    assert second.results["warm_start"] == config.train.warm_start
+    assert (tmp_path / "b" / "checkpoints" / "train").exists()  # it trained
+    for a, b in zip(source, second.model.weights):
+        np.testing.assert_allclose(a, b.numpy(), atol=1e-6)
+
+
+def test_warm_start_and_init_from_together_are_refused(tmp_path):
+    from tfls.configuration import ConfigError, validate
+
+    config = toy_task.toy_config()
+    config.train.init_from = config.train.warm_start = str(tmp_path)
+    with pytest.raises(ConfigError, match="train.warm_start"):
+        validate(config, toy_task.ZeroOneTask)
+
+
 def test_warmup_cosine_schedule_by_hand():
     schedule = job_lib.WarmupCosine(1.0, steps=110, warmup_steps=10, final_ratio=0.1)
     values = [float(schedule(s)) for s in (0, 4, 9, 10, 60, 110, 200)]

@@ -242,3 +242,7 @@ def test_progressive_pool_renders_on_demand_then_reuses():
     ds = pool.dataset(4, seed=1)
     x, y = next(iter(ds))
     assert x.dtype == tf.float32 and x.shape == (4, 16, 40, 1) and y.shape == (4, 7)
+    # a pool that starts further along the stream holds the stream's later examples
+    later = ProgressivePool(renderer, sampler, charset, seed=3, size=4, start=6)
+    expected = render_arrays(renderer, sampler, charset, 3, 6, 4)[0]
+    np.testing.assert_array_equal(next(later.batches(4, seed=0))[0], expected)

@@ -24,6 +24,8 @@ def base_config():
     config.train.warmup_steps = 0
     config.train.final_learning_rate_ratio = 0.02  # cosine: the last step's rate, as a share of learning_rate
     config.train.init_from = ""  # a weights folder (e.g. weights/<name> or <workdir>/models/baseline): no training
+    # a weights folder training starts from (its own schedule and optimizer; a checkpoint of this run wins)
+    config.train.warm_start = ""
     config.train.eval_every = 500  # validation (and best-checkpoint selection) every N steps; 0 = only at end
     config.train.checkpoint_every = 200
     config.train.log_every = 50

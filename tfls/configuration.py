@@ -157,6 +157,7 @@ def base_problems(config):
         check_int(config, "train.warmup_steps", 0),
         check_float(config, "train.final_learning_rate_ratio", 0.0, 1.0),
         check_paths(config, "train.init_from"),
+        check_paths(config, "train.warm_start"),
         check_int(config, "train.eval_every", 0),
         check_int(config, "train.checkpoint_every", 1),
         check_int(config, "train.log_every", 1),
@@ -184,6 +185,9 @@ def base_problems(config):
     cosine = _get(config, "train.schedule") == "cosine"
     if cosine and _is_number(warmup) and _is_number(steps) and steps >= 1 and warmup >= steps:
         problems.append(("train.warmup_steps", warmup, f"an integer < train.steps ({steps})"))
+    warm_start = _get(config, "train.warm_start")
+    if _get(config, "train.init_from") not in (_MISSING, "") and warm_start not in (_MISSING, ""):
+        problems.append(("train.warm_start", warm_start, '"" while train.init_from is set (it skips training)'))
     return problems
 
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 import tqdm
 
 from tfls.job.fit import fit_with_checkpoints, make_optimizer
-from tfls.job.weights import Weights
+from tfls.job.weights import Weights, load_weights
 from tfls.surrogate import OrdinaryTrainer, SurrogatePretrainer
 from tfls.surrogate.evaluation import approximation_errors
 
@@ -28,6 +28,12 @@ def train(job):
     """Ordinary training; the checkpoint best on the validation set becomes the baseline."""
     cfg = job.config.train
     task = job.task
+    if cfg.get("warm_start", ""):
+        # a checkpoint of this run, if any, is restored over these by fit_with_checkpoints
+        source = os.path.expanduser(cfg.warm_start)
+        load_weights(source, job.model, f"weights of train.warm_start={source!r}")
+        job.results["warm_start"] = os.path.abspath(source)
+        print(f"[train] starting from {source} (train.warm_start)", flush=True)
     with job.strategy.scope():
         optimizer = make_optimizer(cfg.optimizer, job.learning_rate_schedule(), cfg.clipnorm)
         trainer = OrdinaryTrainer(job.model, task.forward, task.ordinary_loss)

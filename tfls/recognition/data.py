@@ -87,12 +87,15 @@ class ProgressivePool:
       renderer, sampler, charset: as for `render_arrays`.
       seed: the pool's render stream.
       size: images in the full pool.
+      start: the pool holds examples `start .. start + size - 1` of the stream (a continued training can
+        draw images the first one never saw).
     """
 
-    def __init__(self, renderer, sampler, charset, seed, size):
+    def __init__(self, renderer, sampler, charset, seed, size, start=0):
         self.renderer, self.sampler, self.charset = renderer, sampler, charset
         self.seed = seed
         self.size = int(size)
+        self.start = int(start)
         shape = (renderer.height, renderer.width, renderer.channels)
         self.images = np.zeros((self.size, *shape), np.uint8)
         self.labels = np.zeros((self.size, charset.sequence_length), np.int32)
@@ -106,7 +109,9 @@ class ProgressivePool:
             count = min(int(count), self.size - self.filled)
             start = self.filled
             if count > 0:
-                images, labels, _ = render_arrays(self.renderer, self.sampler, self.charset, self.seed, start, count)
+                images, labels, _ = render_arrays(
+                    self.renderer, self.sampler, self.charset, self.seed, self.start + start, count
+                )
                 self.images[start : start + count] = images
                 self.labels[start : start + count] = labels
                 self.filled += count

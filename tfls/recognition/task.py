@@ -48,6 +48,7 @@ class RecognitionTask(Task):
             check_choice(config, "data.channels", (1, 3)),
             check_int(config, "data.eval_size", 0),
             check_int(config, "data.train_pool", 0),
+            check_int(config, "data.train_pool_start", 0, 2**30),
             check_int(config, "data.corpus_size", 1),
             check_float(config, "data.random_fraction", 0.0, 1.0),
             check_paths(config, "data.train_lmdb"),
@@ -183,7 +184,9 @@ class RecognitionTask(Task):
             return data_lib.lmdb_mixture(sets, ratios or [1.0] * len(sets), batch, seed)
         if d.train_pool > 0:
             if self._pool is None:
-                self._pool = data_lib.ProgressivePool(self.renderer, self.sampler, self.charset, d.seed, d.train_pool)
+                self._pool = data_lib.ProgressivePool(
+                    self.renderer, self.sampler, self.charset, d.seed, d.train_pool, start=d.get("train_pool_start", 0)
+                )
             return self._pool.dataset(batch, seed)
         return data_lib.synthetic_stream(
             self.renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
