@@ -179,6 +179,7 @@ def get_config():
     s.embedding_dilations = (1, 2, 4, 8)  # kernel 3: each feature sees 31 steps, a whole word
     s.embedding_kernel = 3
     s.embedding_dim = 64
+    s.embedding_recurrent = 0  # units of a bidirectional GRU after the convolutions (0: none)
     s.eos_gate = True  # attention: fade rows after the first EOS (the metric ignores them); tfls' choice
     s.max_edits = 4
     s.soft_mix = 0.3
@@ -187,6 +188,7 @@ def get_config():
     s.realistic_fraction = 0.7
     s.small_edit_bias = 0.5
     s.garbage_after_eos = 0.5
+    s.confidence_skew = 2.0  # rows' winning probability p = 1 - 0.65 u^skew (6: like a converged recognizer)
     s.ctc_target = "forced"  # CTC: forced = Viterbi path of the label under the model's posteriors | even
     s.ctc_global_layout = "aligned"  # CTC: aligned = prediction is the target path edited in place | random
 

@@ -3,6 +3,7 @@ rows), and the embedding (shapes, per-sample independence, config round trip, ch
 
 import Levenshtein
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfls.recognition.charset import EOS, Charset
@@ -21,8 +22,9 @@ CS = Charset(max_length=8)
 SAMPLER = WordSampler(CS, ["hello", "world", "abc", "text", "aabb"], random_fraction=0.2)
 
 
-def test_shapes_and_per_sample_independence():
-    emb = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5)
+@pytest.mark.parametrize("recurrent", [0, 4])
+def test_shapes_and_per_sample_independence(recurrent):
+    emb = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5, recurrent=recurrent)
     z = tf.random.uniform([4, 9, 6])
     out = emb(z).numpy()
     assert out.shape == (4, 5)
@@ -36,21 +38,25 @@ def test_shapes_and_per_sample_independence():
 
 
 def test_config_round_trip():
-    emb = EditDistanceEmbedding(filters=(8, 8), kernel_size=5, embedding_dim=3, layer_norm=False, dilations=(1, 4))
+    emb = EditDistanceEmbedding(
+        filters=(8, 8), kernel_size=5, embedding_dim=3, layer_norm=False, dilations=(1, 4), recurrent=6
+    )
     clone = EditDistanceEmbedding.from_config(emb.get_config())
     assert (clone.filters, clone.kernel_size, clone.embedding_dim, clone.layer_norm) == ((8, 8), 5, 3, False)
-    assert clone.dilations == (1, 4)
+    assert clone.dilations == (1, 4) and clone.recurrent == 6
 
 
-def test_checkpoint_restores_every_weight(tmp_path):
+@pytest.mark.parametrize("recurrent", [0, 4])
+def test_checkpoint_restores_every_weight(tmp_path, recurrent):
     # The job saves weights with tf.train.Checkpoint; layers held in plain lists were once left out.
-    emb = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5)
+    emb = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5, recurrent=recurrent)
     z = tf.random.uniform([2, 9, 6])
     out = emb(z).numpy()
     path = tf.train.Checkpoint(obj=emb).write(str(tmp_path / "weights"))
     names = [n for n, _ in tf.train.list_variables(path) if n.startswith("obj/")]
-    assert len(names) == len(emb.variables)
-    clone = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5)
+    # every weight; a recurrent layer's dropout seed state (no dropout here) carries nothing to save
+    assert len(names) == len([v for v in emb.variables if "seed_generator" not in v.path])
+    clone = EditDistanceEmbedding(filters=(8, 8), embedding_dim=5, recurrent=recurrent)
     clone(z)
     tf.train.Checkpoint(obj=clone).read(path).assert_consumed()
     np.testing.assert_allclose(clone(z).numpy(), out, atol=1e-6)
@@ -89,6 +95,17 @@ def test_softmax_like_rows_keep_argmax_and_sum_to_one():
     # garbage after the EOS never changes what is read
     assert decode_matrices(z, CS, ctc=False) == ["hello", "ab", ""]
     assert z.max() < 1.0  # soft, not one-hot
+
+
+@pytest.mark.parametrize("skew", [2.0, 6.0])
+def test_softmax_like_confidence_follows_its_skew(skew):
+    # p = 1 - 0.65 u^skew: its quantile q is 1 - 0.65 (1 - q)^skew; a row's max is p plus a little floor mass
+    rng = np.random.default_rng(7)
+    ids = rng.integers(1, CS.num_classes, size=(4000, 5))
+    row_max = softmax_like(ids, CS.num_classes, rng, confidence_skew=skew).max(-1).ravel()
+    for q in (0.5, 0.75):
+        expected = 1.0 - 0.65 * (1.0 - q) ** skew
+        assert expected - 0.01 < np.quantile(row_max, q) < expected + 0.02
 
 
 def test_realistic_attention_pairs_metric_matches_levenshtein():

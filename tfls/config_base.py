@@ -35,6 +35,9 @@ def base_config():
     config.surrogate.batch_size = 64  # global pairs per phi update
     config.surrogate.optimizer = "adam"
     config.surrogate.learning_rate = 1e-3
+    # pretraining's rate: constant | cosine (from learning_rate down to learning_rate x pretrain_final_ratio)
+    config.surrogate.pretrain_schedule = "constant"
+    config.surrogate.pretrain_final_ratio = 0.02
     config.surrogate.inner_steps = 1  # J
     config.surrogate.local_weight = 0.5  # share of phi's loss on local pairs
     # lambda. The penalty pushes ||d e_hat / d pred|| towards 1; for a metric that is steep in the prediction's

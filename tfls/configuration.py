@@ -166,6 +166,8 @@ def base_problems(config):
         check_choice(config, "surrogate.optimizer", OPTIMIZERS),
         check_float(config, "surrogate.learning_rate", 0.0, exclusive_minimum=True),
         check_int(config, "surrogate.inner_steps", 1),
+        check_choice(config, "surrogate.pretrain_schedule", ("constant", "cosine")),
+        check_float(config, "surrogate.pretrain_final_ratio", 0.0, 1.0),
         check_float(config, "surrogate.local_weight", 0.0, 1.0),
         check_float(config, "surrogate.grad_penalty_weight", 0.0),
         check_int(config, "surrogate.grad_penalty_every", 1),

@@ -169,6 +169,13 @@ class Job:
             return WarmupCosine(cfg.learning_rate, cfg.steps, cfg.warmup_steps, cfg.final_learning_rate_ratio)
         return cfg.learning_rate
 
+    def pretrain_learning_rate(self):
+        """The surrogate's pretraining rate: constant, or cosine decay (`surrogate.pretrain_schedule`)."""
+        s = self.config.surrogate
+        if s.get("pretrain_schedule", "constant") == "cosine":
+            return WarmupCosine(s.learning_rate, s.pretrain_steps, 0, s.pretrain_final_ratio)
+        return s.learning_rate
+
     def make_tuner(self, model_optimizer, surrogate_optimizer, update_model=True):
         """The compiled `SurrogateTuner` of this job's model and surrogate, set up from the config
         (`update_model=False`: phi only, the surrogate's warm-up on the model's outputs)."""

@@ -92,7 +92,7 @@ def pretrain(job):
     """The surrogate on global pairs alone (phi only)."""
     s = job.config.surrogate
     with job.strategy.scope():
-        optimizer = make_optimizer(s.optimizer, s.learning_rate)
+        optimizer = make_optimizer(s.optimizer, job.pretrain_learning_rate())
         trainer = SurrogatePretrainer(job.surrogate, **_surrogate_kwargs(job.config))
         trainer.compile(optimizer, jit_compile=bool(job.config.tune.jit_compile))
 

@@ -310,6 +310,7 @@ class RecognitionTask(Task):
             s.embedding_dim,
             dilations=tuple(s.get("embedding_dilations", ())) or None,
             eos_gate=bool(s.get("eos_gate", False)) and not self.is_ctc,
+            recurrent=int(s.get("embedding_recurrent", 0)),
             name="edit_distance_embedding",
         )
         generator = RandomStringPairGenerator(
@@ -322,6 +323,7 @@ class RecognitionTask(Task):
             realistic_fraction=s.get("realistic_fraction", 0.0),
             small_edit_bias=s.get("small_edit_bias", 0.0),
             garbage_after_eos=s.get("garbage_after_eos", 0.0),
+            confidence_skew=s.get("confidence_skew", 2.0),
         )
         metric = edit_distance_metric(self.charset, self.is_ctc)
         return Surrogate(
