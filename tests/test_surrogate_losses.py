@@ -43,6 +43,18 @@ def test_gradient_penalty_linear_case_and_weights():
     assert float(losses.gradient_penalty(distance, pred, target, [0.0, 2.0])) == pytest.approx(1.0, rel=1e-5)
 
 
+def test_one_sided_gradient_penalty_spares_norms_below_one():
+    # gradients (0.3, 0.4) (norm 0.5) and (1.2, 1.6) (norm 2): two-sided 0.25 and 1, one-sided 0 and 1
+    def distance(p, t):
+        scale = tf.where(t[:, 0] > 0, 4.0, 1.0)
+        return scale * tf.reduce_sum(p * tf.constant([0.3, 0.4]), axis=-1)
+
+    pred = tf.constant([[1.0, 1.0], [5.0, -2.0]])
+    target = tf.constant([[0.0, 0.0], [1.0, 0.0]])
+    assert float(losses.gradient_penalty(distance, pred, target)) == pytest.approx(0.625, rel=1e-5)
+    assert float(losses.gradient_penalty(distance, pred, target, one_sided=True)) == pytest.approx(0.5, rel=1e-5)
+
+
 def test_gradient_penalty_is_differentiable_in_surrogate_weights():
     w = tf.Variable(2.0)
 

@@ -48,6 +48,7 @@ def base_config():
     # where global pairs come from: py_function (drawn in the step) | dataset (a tf.data stream beside the
     # batches: no host call in the step, with an in-graph metric)
     config.surrogate.global_pairs = "py_function"
+    config.surrogate.grad_penalty_one_sided = False  # True: max(0, ||g|| - 1)^2, a bound, not a target
     config.surrogate.grad_penalty_every = 1  # k: lazy gradient penalty on every k-th phi update, weight x k
     config.surrogate.eval_pairs = 512  # held-out global pairs for the approximation error
 

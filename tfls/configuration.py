@@ -171,6 +171,7 @@ def base_problems(config):
         check_float(config, "surrogate.local_weight", 0.0, 1.0),
         check_float(config, "surrogate.grad_penalty_weight", 0.0),
         check_int(config, "surrogate.grad_penalty_every", 1),
+        check_choice(config, "surrogate.grad_penalty_one_sided", (False, True)),
         check_choice(config, "surrogate.global_pairs", ("py_function", "dataset")),
         check_choice(config, "tune.jit_compile", (False, True)),
         check_float(config, "surrogate.robust_threshold"),

@@ -195,6 +195,8 @@ class Job:
             grad_penalty_weight=s.grad_penalty_weight,
             robust_threshold=s.robust_threshold,
             grad_penalty_every=s.grad_penalty_every,
+            grad_penalty_one_sided=bool(s.get("grad_penalty_one_sided", False)),
+            grad_penalty_one_sided=bool(s.get("grad_penalty_one_sided", False)),
             update_model=update_model,
         )
         tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))

@@ -84,6 +84,7 @@ def _surrogate_kwargs(config):
         grad_penalty_weight=s.grad_penalty_weight,
         robust_threshold=s.robust_threshold,
         grad_penalty_every=s.grad_penalty_every,
+        grad_penalty_one_sided=bool(s.get("grad_penalty_one_sided", False)),
         global_pairs=s.global_pairs,
     )
 

@@ -26,8 +26,9 @@ def approximation_loss(e_hat, e, weight=None):
     return _weighted_mean(tf.abs(tf.cast(e_hat, tf.float32) - e), weight)
 
 
-def gradient_penalty(distance_fn, pred, target, weight=None):
-    """Gradient-quality loss `(||d e_hat / d pred||_2 - 1)^2`, averaged over pairs.
+def gradient_penalty(distance_fn, pred, target, weight=None, one_sided=False):
+    """Gradient-quality loss `(||d e_hat / d pred||_2 - 1)^2`, averaged over pairs (`one_sided`:
+    `max(0, ||d e_hat / d pred||_2 - 1)^2`, a Lipschitz bound that leaves flat regions alone).
 
     The gradient is taken per pair with respect to the prediction (the target is held fixed), as the model
     will see it during tuning. The returned value stays differentiable with respect to the surrogate's
@@ -38,6 +39,7 @@ def gradient_penalty(distance_fn, pred, target, weight=None):
       pred: `[N, ...]` predictions in the surrogate's input space.
       target: `[N, ...]` targets.
       weight: optional `[N]` pair weights.
+      one_sided: penalise only norms above 1.
 
     Returns:
       Scalar penalty.
@@ -51,7 +53,8 @@ def gradient_penalty(distance_fn, pred, target, weight=None):
     grads = tape.gradient(total, pred)
     flat = tf.reshape(grads, [tf.shape(grads)[0], -1])
     norms = tf.sqrt(tf.reduce_sum(tf.square(flat), axis=1) + 1e-12)
-    return _weighted_mean(tf.square(norms - 1.0), weight)
+    excess = tf.nn.relu(norms - 1.0) if one_sided else norms - 1.0
+    return _weighted_mean(tf.square(excess), weight)
 
 
 def robust_weights(e_hat, e, threshold):

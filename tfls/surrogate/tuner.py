@@ -121,14 +121,17 @@ class _SurrogateFitting:
         if self.grad_penalty_weight > 0:
             every = int(getattr(self, "grad_penalty_every", 1))
             if every <= 1:
-                penalty = losses.gradient_penalty(self.surrogate.distance, pred, target, weight)
+                penalty = losses.gradient_penalty(self.surrogate.distance, pred, target, weight, self.one_sided)
             else:
                 # Lazy regularisation: the penalty's double backward on every k-th phi step only, k times as
                 # heavy, so its expected contribution stays the same.
                 due = tf.equal(self.surrogate_optimizer.iterations % every, 0)
                 penalty = tf.cond(
                     due,
-                    lambda: float(every) * losses.gradient_penalty(self.surrogate.distance, pred, target, weight),
+                    lambda: (
+                        float(every)
+                        * losses.gradient_penalty(self.surrogate.distance, pred, target, weight, self.one_sided)
+                    ),
                     lambda: tf.constant(0.0),
                 )
         return approx, penalty
@@ -178,6 +181,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
       ordinary_loss_weight: weight of the ordinary loss in the model's objective.
       update_surrogate: False freezes phi during tuning (an ablation).
       grad_penalty_every: k; the gradient penalty on every k-th phi update only, weighted k times (lazy).
+      grad_penalty_one_sided: penalise only gradient norms above 1 (`losses.gradient_penalty`).
       update_model: False runs phase 1 only: phi learns on global pairs and on the (fixed) model's own
         outputs, a warm-up of the surrogate where the model's errors are before theta moves.
       global_pairs: "py_function" (drawn in the step) or "dataset" (a stream `fit` zips beside the training
@@ -200,6 +204,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         ordinary_loss_weight=0.0,
         update_surrogate=True,
         grad_penalty_every=1,
+        grad_penalty_one_sided=False,
         update_model=True,
         global_pairs="py_function",
         **kwargs,
@@ -220,6 +225,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         self.ordinary_loss_weight = float(ordinary_loss_weight)
         self.update_surrogate = bool(update_surrogate)
         self.grad_penalty_every = int(grad_penalty_every)
+        self.one_sided = bool(grad_penalty_one_sided)
         self.update_model = bool(update_model)
         self.surrogate_loss_tracker = keras.metrics.Mean(name="surrogate_loss")
         self.true_metric_tracker = keras.metrics.Mean(name="true_metric")
@@ -315,6 +321,7 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
       grad_penalty_weight: lambda of the gradient-quality loss.
       robust_threshold: FEDS ramp threshold (<= 0: off).
       grad_penalty_every: k of the lazy gradient penalty (1: every step).
+      grad_penalty_one_sided: penalise only gradient norms above 1.
       global_pairs: "py_function" (drawn in the step) or "dataset" (`fit` replaces its data, which only counts
         steps, by the surrogate's global pair stream; the step then holds no Python call).
     """
@@ -326,12 +333,14 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
         grad_penalty_weight=0.1,
         robust_threshold=0.0,
         grad_penalty_every=1,
+        grad_penalty_one_sided=False,
         global_pairs="py_function",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.global_pairs = _check_global_pairs(global_pairs)
         self.grad_penalty_every = int(grad_penalty_every)
+        self.one_sided = bool(grad_penalty_one_sided)
         self.surrogate = surrogate
         self.embedding = surrogate.embedding
         self.global_batch_size = int(global_batch_size)
