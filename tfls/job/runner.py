@@ -196,7 +196,6 @@ class Job:
             robust_threshold=s.robust_threshold,
             grad_penalty_every=s.grad_penalty_every,
             grad_penalty_one_sided=bool(s.get("grad_penalty_one_sided", False)),
-            grad_penalty_one_sided=bool(s.get("grad_penalty_one_sided", False)),
             update_model=update_model,
         )
         tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))
