@@ -14,9 +14,8 @@ match. Writes docs/results/str_row_confidence.json.
 import argparse
 import os
 
-import numpy as np
-
 import common
+import numpy as np
 
 QUANTILES = (0.01, 0.05, 0.1, 0.25, 0.5)
 
