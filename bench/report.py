@@ -430,6 +430,70 @@ def peer_chapter():
     return lines
 
 
+OCR_LABELS = {"tfls": "tfls (OCR export: detector + recognizer)", "rapidocr": "RapidOCR (PP-OCRv4 det + cls + rec)"}
+OCR_COMMAND = "python bench/ocr_endtoend.py --peers=rapidocr"
+
+
+def _fraction(value):
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def ocr_endtoend_chapter(data=None):
+    """Whole-scene OCR (bench/ocr_endtoend.py, ocr_endtoend.json): per set, each system's end-to-end
+    precision, recall and hmean (ICDAR 2015 rule), its detection hmean and its ms per image."""
+    data = data if data is not None else _load("ocr_endtoend.json")
+    if not data or not data.get("systems"):
+        return [
+            "## OCR end to end",
+            "",
+            f"Not yet measured: run `{OCR_COMMAND}` (needs trained detector weights in weights/det; "
+            "`python bench/ocr_endtoend.py --systems=rapidocr` measures RapidOCR alone).",
+            "",
+        ]
+    m = data.get("machine", {})
+    scenes = data.get("scenes", {})
+    load = data.get("load_average_1min")
+    lines = [
+        "## OCR end to end",
+        "",
+        f"Command: `{data.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
+        f"commit {m.get('git_commit')}, {m.get('date')}"
+        + ("" if load is None else f"; 1-min load average {load:.1f} when it finished")
+        + ". Scenes: the detection task's own evaluation sets "
+        f"({scenes.get('task_config', 'configs/det.py')}; seed {scenes.get('seed')}), whole scenes at their own "
+        f"sizes, sent as {scenes.get('encoding', 'PNG')} bytes, one per call. "
+        f"Rule: {data.get('rule', 'ICDAR 2015 end to end')}. "
+        "P, R, H: end-to-end precision, recall, hmean; detection H: the same boxes scored as detection only; "
+        "ms per image: median wall time of one call (batch 1) on this machine.",
+        "",
+    ]
+    for name, system in data["systems"].items():
+        lines.append(f"- {OCR_LABELS.get(name, name)}: {system.get('description', '')}.")
+    for name, note in {**data.get("skipped", {}), **data.get("pending", {})}.items():
+        lines.append(f"- {OCR_LABELS.get(name, name)}: not measured: {note}.")
+    lines.append("")
+    set_names = [s for s in PEER_SETS if any(isinstance(v.get(s), dict) for v in data["systems"].values())]
+    for set_name in set_names:
+        info = scenes.get("sets", {}).get(set_name, {})
+        count = f"{info.get('num_scenes', '?')} scenes, {info.get('num_care_words', '?')} cared-for words"
+        lines += [
+            f"### `{set_name}` ({count})",
+            "",
+            "| system | e2e P ↑ | e2e R ↑ | e2e H ↑ | detection H ↑ | ms per image ↓ |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, system in data["systems"].items():
+            r = system.get(set_name)
+            if not isinstance(r, dict):
+                continue
+            ms = r.get("ms_per_image_median")
+            cells = [_fraction(r.get(k)) for k in ("precision", "recall", "hmean", "detection_hmean")]
+            cells.append("n/a" if ms is None else f"{ms:.0f}")
+            lines.append(f"| {OCR_LABELS.get(name, name)} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def cost_section(cost):
     lines = [
         "## Cost",
@@ -478,6 +542,7 @@ def main():
     for stem in _stems("_surrogate_capacity.json"):
         lines += capacity_chapter(stem)
     lines += peer_chapter()
+    lines += ocr_endtoend_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
         with open(notes) as f:
