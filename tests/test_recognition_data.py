@@ -224,25 +224,34 @@ def test_progressive_pool_renders_on_demand_then_reuses():
     charset = Charset(max_length=6)
     sampler = WordSampler(charset, ["cat", "dog", "bird"], random_fraction=0.0)
     renderer = WordRenderer(16, 40)
-    pool = ProgressivePool(renderer, sampler, charset, seed=3, size=10)
-    batches = pool.batches(4, seed=0)
-    first, second = next(batches), next(batches)
-    assert pool.filled == 8
-    # the pool holds example i of stream 3, whatever order it was filled in
-    images, labels, _ = render_arrays(renderer, sampler, charset, 3, 0, 8)
-    np.testing.assert_array_equal(np.concatenate([first[0], second[0]]), images)
-    np.testing.assert_array_equal(np.concatenate([first[1], second[1]]), labels)
-    third = next(batches)  # 2 new images, then 2 drawn from the pool
-    assert pool.filled == 10
-    np.testing.assert_array_equal(third[0][:2], render_arrays(renderer, sampler, charset, 3, 8, 2)[0])
-    for _ in range(3):
-        more = next(batches)
-        assert pool.filled == 10 and more[0].shape == (4, 16, 40, 1)
-        assert all(any(np.array_equal(m, p) for p in pool.images) for m in more[0])
+    reference_images, reference_labels, _ = render_arrays(renderer, sampler, charset, 3, 0, 12)
+    firsts = []
+    for seed in range(4):
+        pool = ProgressivePool(renderer, sampler, charset, seed=3, size=12, block=4)
+        batches = pool.batches(4, seed=seed)
+        first, second = next(batches), next(batches)
+        assert pool.filled == 8
+        # each batch is one whole block: examples 4b .. 4b + 3 of stream 3, whichever block the seed picked
+        for images, labels in (first, second):
+            b = [k for k in range(3) if np.array_equal(images, reference_images[4 * k : 4 * k + 4])]
+            assert len(b) == 1
+            np.testing.assert_array_equal(labels, reference_labels[4 * b[0] : 4 * b[0] + 4])
+        assert not np.array_equal(first[0], second[0])
+        firsts.append(first[0])
+        next(batches)  # the last block
+        assert pool.filled == 12
+        # once full: the same content whatever the order, and batches drawn from it
+        np.testing.assert_array_equal(pool.images, reference_images)
+        for _ in range(3):
+            more = next(batches)
+            assert more[0].shape == (4, 16, 40, 1)
+            assert all(any(np.array_equal(m, p) for p in pool.images) for m in more[0])
+    # seeds start from different blocks (4 seeds, 3 blocks: not all the same)
+    assert len({f.tobytes() for f in firsts}) > 1
     ds = pool.dataset(4, seed=1)
     x, y = next(iter(ds))
     assert x.dtype == tf.float32 and x.shape == (4, 16, 40, 1) and y.shape == (4, 7)
     # a pool that starts further along the stream holds the stream's later examples
-    later = ProgressivePool(renderer, sampler, charset, seed=3, size=4, start=6)
+    later = ProgressivePool(renderer, sampler, charset, seed=3, size=4, start=6, block=4)
     expected = render_arrays(renderer, sampler, charset, 3, 6, 4)[0]
     np.testing.assert_array_equal(next(later.batches(4, seed=0))[0], expected)

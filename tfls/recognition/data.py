@@ -79,9 +79,12 @@ def synthetic_stream(renderer, sampler, charset, seed, batch_size, parallel_call
 class ProgressivePool:
     """A training pool of `size` rendered words, filled as training asks for it.
 
-    The first pass over the pool renders new images (example `i` of stream `seed`, so the pool's content
-    never depends on the order it was filled in); once full, batches are drawn at random from it. A job that
-    only post-tunes for a few hundred steps therefore renders what it uses, not the whole pool.
+    The pool holds example `i` of stream `seed` at index `i` (so its content never depends on the order it
+    was filled in), rendered in blocks of `block` consecutive examples. While it fills, each batch renders
+    blocks the stream's seed picks at random among those not yet rendered, so jobs with other seeds see
+    other images from their first step (a post-tuning of a few hundred steps renders what it uses, not the
+    whole pool, and its seeds differ in data as well as in initialisation); once full, batches are drawn at
+    random from it.
 
     Args:
       renderer, sampler, charset: as for `render_arrays`.
@@ -89,41 +92,54 @@ class ProgressivePool:
       size: images in the full pool.
       start: the pool holds examples `start .. start + size - 1` of the stream (a continued training can
         draw images the first one never saw).
+      block: examples rendered together.
     """
 
-    def __init__(self, renderer, sampler, charset, seed, size, start=0):
+    def __init__(self, renderer, sampler, charset, seed, size, start=0, block=32):
         self.renderer, self.sampler, self.charset = renderer, sampler, charset
         self.seed = seed
         self.size = int(size)
         self.start = int(start)
+        self.block = max(int(block), 1)
         shape = (renderer.height, renderer.width, renderer.channels)
         self.images = np.zeros((self.size, *shape), np.uint8)
         self.labels = np.zeros((self.size, charset.sequence_length), np.int32)
-        self.filled = 0
+        self._rendered = np.zeros(-(-self.size // self.block), bool)
+        self._mask = np.zeros(self.size, bool)
         # The job opens a new stream at every checkpoint boundary while the last one may still prefetch.
         self._lock = threading.Lock()
 
-    def fill(self, count):
-        """Renders the next `count` images (fewer when the pool is full); returns their indices."""
+    @property
+    def filled(self):
+        """Images rendered so far."""
+        return int(self._mask.sum())
+
+    def fill_block(self, b):
+        """Renders block `b` (if not yet rendered); returns its indices."""
+        lo, hi = b * self.block, min((b + 1) * self.block, self.size)
         with self._lock:
-            count = min(int(count), self.size - self.filled)
-            start = self.filled
-            if count > 0:
+            if not self._rendered[b]:
                 images, labels, _ = render_arrays(
-                    self.renderer, self.sampler, self.charset, self.seed, self.start + start, count
+                    self.renderer, self.sampler, self.charset, self.seed, self.start + lo, hi - lo
                 )
-                self.images[start : start + count] = images
-                self.labels[start : start + count] = labels
-                self.filled += count
-            return np.arange(start, start + count)
+                self.images[lo:hi], self.labels[lo:hi] = images, labels
+                self._mask[lo:hi] = True
+                self._rendered[b] = True
+        return np.arange(lo, hi)
 
     def batches(self, batch_size, seed):
         """Infinite generator of `(images, labels)` batches: new images while the pool fills, then random ones."""
         rng = np.random.default_rng(seed)
         while True:
-            index = self.fill(batch_size)
+            fresh = []
+            while sum(len(f) for f in fresh) < batch_size:
+                todo = np.flatnonzero(~self._rendered)
+                if len(todo) == 0:
+                    break
+                fresh.append(self.fill_block(int(rng.choice(todo))))
+            index = np.concatenate(fresh)[:batch_size] if fresh else np.zeros(0, np.int64)
             if len(index) < batch_size:
-                index = np.concatenate([index, rng.integers(0, self.filled, batch_size - len(index))])
+                index = np.concatenate([index, rng.choice(np.flatnonzero(self._mask), batch_size - len(index))])
             yield self.images[index], self.labels[index]
 
     def dataset(self, batch_size, seed):
