@@ -71,7 +71,7 @@ SCENE_LIMITS = {
     "jpeg_quality": (1, 95, "lowest JPEG quality (drawn up to 95)"),
 }
 
-# The training mix (configs/det.py copies it into `data.scene`; `data.ood_scene` makes it harder).
+# The training mix (configs/det.py puts it in `data.scene`; `data.ood_scene` makes it harder).
 DEFAULT_MIX = {
     "canvas_sizes": "640x480,800x600,960x540,1024x768,1280x720",
     "portrait_prob": 0.15,

@@ -190,13 +190,8 @@ class Job:
             local_weight=s.local_weight,
             ordinary_loss_weight=t.ordinary_loss_weight,
             update_surrogate=t.update_surrogate,
-            global_batch_size=s.batch_size,
-            global_pairs=s.global_pairs,
-            grad_penalty_weight=s.grad_penalty_weight,
-            robust_threshold=s.robust_threshold,
-            grad_penalty_every=s.grad_penalty_every,
-            grad_penalty_one_sided=bool(s.get("grad_penalty_one_sided", False)),
             update_model=update_model,
+            **stages_lib.surrogate_kwargs(self.config),
         )
         tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))
         return tuner

@@ -77,7 +77,8 @@ def train(job):
     job.workdir.complete("train")
 
 
-def _surrogate_kwargs(config):
+def surrogate_kwargs(config):
+    """The phi-side settings every surrogate trainer takes (pretrainer and tuner alike)."""
     s = config.surrogate
     return dict(
         global_batch_size=s.batch_size,
@@ -94,7 +95,7 @@ def pretrain(job):
     s = job.config.surrogate
     with job.strategy.scope():
         optimizer = make_optimizer(s.optimizer, job.pretrain_learning_rate())
-        trainer = SurrogatePretrainer(job.surrogate, **_surrogate_kwargs(job.config))
+        trainer = SurrogatePretrainer(job.surrogate, **surrogate_kwargs(job.config))
         trainer.compile(optimizer, jit_compile=bool(job.config.tune.jit_compile))
 
     def on_boundary(step, logs, writer):

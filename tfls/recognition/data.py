@@ -105,14 +105,15 @@ class ProgressivePool:
         self.images = np.zeros((self.size, *shape), np.uint8)
         self.labels = np.zeros((self.size, charset.sequence_length), np.int32)
         self._rendered = np.zeros(-(-self.size // self.block), bool)
-        self._mask = np.zeros(self.size, bool)
+        # images in each block (the last one may be short)
+        self._block_sizes = np.minimum(self.size - self.block * np.arange(len(self._rendered)), self.block)
         # The job opens a new stream at every checkpoint boundary while the last one may still prefetch.
         self._lock = threading.Lock()
 
     @property
     def filled(self):
         """Images rendered so far."""
-        return int(self._mask.sum())
+        return int(self._block_sizes[self._rendered].sum())
 
     def fill_block(self, b):
         """Renders block `b` (if not yet rendered); returns its indices."""
@@ -123,7 +124,6 @@ class ProgressivePool:
                     self.renderer, self.sampler, self.charset, self.seed, self.start + lo, hi - lo
                 )
                 self.images[lo:hi], self.labels[lo:hi] = images, labels
-                self._mask[lo:hi] = True
                 self._rendered[b] = True
         return np.arange(lo, hi)
 
@@ -131,15 +131,13 @@ class ProgressivePool:
         """Infinite generator of `(images, labels)` batches: new images while the pool fills, then random ones."""
         rng = np.random.default_rng(seed)
         while True:
-            fresh = []
-            while sum(len(f) for f in fresh) < batch_size:
+            index = np.zeros(0, np.int64)
+            while len(index) < batch_size and not self._rendered.all():
                 todo = np.flatnonzero(~self._rendered)
-                if len(todo) == 0:
-                    break
-                fresh.append(self.fill_block(int(rng.choice(todo))))
-            index = np.concatenate(fresh)[:batch_size] if fresh else np.zeros(0, np.int64)
-            if len(index) < batch_size:
-                index = np.concatenate([index, rng.choice(np.flatnonzero(self._mask), batch_size - len(index))])
+                index = np.concatenate([index, self.fill_block(int(rng.choice(todo)))])
+            index = index[:batch_size]
+            if len(index) < batch_size:  # only once the pool is full
+                index = np.concatenate([index, rng.integers(0, self.size, batch_size - len(index))])
             yield self.images[index], self.labels[index]
 
     def dataset(self, batch_size, seed):
