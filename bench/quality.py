@@ -37,7 +37,10 @@ VARIANTS = {
     "local_only": ({"surrogate.local_weight": 1.0}, False),  # no pretraining on global pairs either
     "no_grad_penalty": ({"surrogate.grad_penalty_weight": 0.0}, True),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
-    "feds": ({"surrogate.robust_threshold": 1.0}, True),  # FEDS-style ramp: pairs the surrogate misjudges fade
+    # FEDS: examples whose surrogate error |e_hat - e| passes 1 give the model less gradient (ramp to 0 at 2)
+    "feds": ({"tune.filter_threshold": 1.0}, True),
+    # the same ramp on phi's fitting loss instead (pairs the surrogate misjudges fade from its own loss)
+    "robust_phi": ({"surrogate.robust_threshold": 1.0}, True),
 }
 
 

@@ -383,3 +383,63 @@ def test_mirrored_two_cpus_matches_single_device():
     for run in ("tune", "tune_stream"):  # global pairs drawn in the step, and streamed beside the batches
         assert all(np.isfinite(v) for v in out[run].values())
         assert out[run]["approx_global"] > 0
+
+
+def _feds_update(x, y, threshold, seed=0):
+    """theta after one SGD step of a frozen-surrogate tuner with FEDS filtering (`threshold`), from fixed
+    initial weights; also returns the batch's surrogate error |e_hat - e| before the step."""
+    keras.utils.set_random_seed(seed)
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    model, surrogate = task.build_model(), task.build_surrogate().build()
+    pred = model(x)
+    err = np.abs(surrogate.distance(pred, y).numpy() - toy_task.zero_one(pred.numpy(), y.numpy()))
+    tuner = SurrogateTuner(
+        model, surrogate, task.forward, task.surrogate_pairs, update_surrogate=False, filter_threshold=threshold
+    )
+    tuner.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.1), run_eagerly=True)
+    theta0 = _snapshot(model.trainable_variables)
+    tuner.train_step((x, y))
+    return theta0, _snapshot(model.trainable_variables), err, model, surrogate
+
+
+def test_feds_filter_weights_the_model_objective_by_the_ramp():
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    x, y = next(iter(task.train_dataset(0)))
+    _, _, err, _, _ = _feds_update(x, y, 0.0)
+    assert err.max() > 2 * err.min()
+    threshold = float(err.min() + err.max()) / 3  # the smallest error is kept whole, the largest filtered out
+    theta0, theta1, err2, model, surrogate = _feds_update(x, y, threshold)
+    np.testing.assert_allclose(err, err2)
+    # the expected update, by hand: the mean of e_hat over the examples weighted by the ramp
+    ramp = np.clip(2.0 - err / threshold, 0.0, 1.0)
+    assert (ramp == 1).any() and (ramp == 0).any()
+    for v, w0 in zip(model.trainable_variables, theta0):
+        v.assign(w0)
+    with tf.GradientTape() as tape:
+        e_hat = surrogate.distance(model(x), y)
+        loss = tf.reduce_sum(e_hat * ramp) / ramp.sum()
+    grads = tape.gradient(loss, model.trainable_variables)
+    for w0, g, w1 in zip(theta0, grads, theta1):
+        np.testing.assert_allclose(w0 - 0.5 * g.numpy(), w1, rtol=1e-5, atol=1e-6)
+
+
+def test_feds_filtered_example_does_not_move_the_model():
+    """An example the surrogate misjudges by more than twice the threshold changes nothing in the update
+    (with the filter off, the same change does)."""
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    x, y = next(iter(task.train_dataset(0)))
+    _, _, err, _, _ = _feds_update(x, y, 0.0)
+    threshold = float(np.median(err)) / 3.0
+    i = int(np.argmax(err))
+    assert err[i] > 2.5 * threshold
+    x2 = x.numpy().copy()
+    x2[i] += 0.01
+    x2 = tf.constant(x2)
+    _, a, err2, _, _ = _feds_update(x, y, threshold)
+    _, b, err3, _, _ = _feds_update(x2, y, threshold)
+    assert err3[i] > 2 * threshold  # still filtered after the perturbation
+    for u, v in zip(a, b):
+        np.testing.assert_allclose(u, v, rtol=0, atol=1e-7)
+    _, c, _, _, _ = _feds_update(x, y, 0.0)
+    _, d, _, _, _ = _feds_update(x2, y, 0.0)
+    assert any(not np.allclose(u, v, rtol=0, atol=1e-7) for u, v in zip(c, d))

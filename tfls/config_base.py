@@ -59,6 +59,9 @@ def base_config():
     config.tune.clipnorm = 5.0
     config.tune.ordinary_loss_weight = 0.0
     config.tune.update_surrogate = True
+    # FEDS on the model's objective: examples whose surrogate error |e_hat - e| exceeds this weigh less (ramp
+    # to 0 at twice it), so the model is not pushed by a misjudged distance; <= 0 is off
+    config.tune.filter_threshold = 0.0
     config.tune.jit_compile = False  # XLA for the surrogate's steps (needs surrogate.global_pairs="dataset")
     config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first
     config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)

@@ -182,6 +182,7 @@ def base_problems(config):
         check_float(config, "tune.learning_rate", 0.0, exclusive_minimum=True),
         check_float(config, "tune.clipnorm", 0.0),
         check_float(config, "tune.ordinary_loss_weight", 0.0),
+        check_float(config, "tune.filter_threshold"),
     ]
     problems = [c for c in checks if c is not None]
     warmup, steps = _get(config, "train.warmup_steps"), _get(config, "train.steps")

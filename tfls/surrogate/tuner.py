@@ -184,6 +184,9 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
       grad_penalty_one_sided: penalise only gradient norms above 1 (`losses.gradient_penalty`).
       update_model: False runs phase 1 only: phi learns on global pairs and on the (fixed) model's own
         outputs, a warm-up of the surrogate where the model's errors are before theta moves.
+      filter_threshold: FEDS on the model's objective: each example's surrogate distance is weighted by the
+        ramp of `losses.robust_weights` on `|e_hat - e|` (1 up to the threshold, 0 from twice it), so
+        examples the surrogate misjudges give the model no gradient (<= 0: off).
       global_pairs: "py_function" (drawn in the step) or "dataset" (a stream `fit` zips beside the training
         batches; `train_step` then takes `((x, y), (pred, target, e))`). With "dataset" and a surrogate that
         has `metric_fn_tf`, `compile(..., jit_compile=True)` works.
@@ -207,10 +210,12 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         grad_penalty_one_sided=False,
         update_model=True,
         global_pairs="py_function",
+        filter_threshold=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.global_pairs = _check_global_pairs(global_pairs)
+        self.filter_threshold = float(filter_threshold)
         self.model = model
         self.surrogate = surrogate
         self.embedding = surrogate.embedding
@@ -233,6 +238,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         self.approx_local_tracker = keras.metrics.Mean(name="approx_local")
         self.phi_loss_tracker = keras.metrics.Mean(name="phi_loss")
         self.grad_norm_tracker = keras.metrics.Mean(name="grad_norm")
+        self.kept_tracker = keras.metrics.Mean(name="kept")
         if ordinary_loss_fn is None and ordinary_loss_weight:
             raise ValueError("ordinary_loss_weight > 0 needs an ordinary_loss_fn")
 
@@ -254,7 +260,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
             self.approx_local_tracker,
             self.phi_loss_tracker,
             self.grad_norm_tracker,
-        ]
+        ] + ([self.kept_tracker] if self.filter_threshold > 0 else [])
 
     def call(self, inputs, training=False):
         return self.model(inputs, training=training)
@@ -287,7 +293,14 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
                 else:
                     phi_loss, approx_g, approx_l = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
             e_hat = self.surrogate.distance(pred, target)
-            surrogate_loss = tf.math.divide_no_nan(tf.reduce_sum(e_hat * weight), tf.reduce_sum(weight))
+            model_weight = weight
+            if self.filter_threshold > 0:
+                # FEDS: the ramp is computed with phi after this step's update, on the pairs the model tunes on
+                model_weight = weight * losses.robust_weights(e_hat, e, self.filter_threshold)
+                self.kept_tracker.update_state(
+                    tf.math.divide_no_nan(tf.reduce_sum(model_weight), tf.reduce_sum(weight))
+                )
+            surrogate_loss = tf.math.divide_no_nan(tf.reduce_sum(e_hat * model_weight), tf.reduce_sum(model_weight))
             loss = surrogate_loss
             if self.ordinary_loss_weight:
                 loss = loss + self.ordinary_loss_weight * self.ordinary_loss_fn(outputs, y)
