@@ -42,6 +42,10 @@ def data_config(max_length=10):
     d.ood_fonts = "Caladea,Lato,Fredoka One,Intuitive,Computer Modern Typewriter"  # held-out families (test_ood)
     d.distortions = train_distortions()
     d.ood_distortions = ood_distortions()
+    # A share of training words drawn from a harder mix (3/4 of the way from the training to the held-out mix,
+    # without the held-out background kinds); val and test keep the ordinary mix, test_ood stays harder.
+    d.hard_fraction = 0.5
+    d.hard_distortions = hard_distortions()
     d.train_pool = 50000  # >0: render this many once and reshuffle; 0: render a fresh stream
     d.train_pool_start = 0  # the pool holds training examples start .. start + train_pool - 1 (new images: raise it)
     d.render_parallel_calls = 2
@@ -148,6 +152,14 @@ def ood_distortions():
         }
     )
     return d
+
+
+def hard_distortions():
+    """The harder training mix: every range 3/4 of the way from `train_distortions` to `ood_distortions`, the
+    training background kinds only (renderer.between_distortions)."""
+    from tfls.recognition.renderer import between_distortions
+
+    return ml_collections.ConfigDict(between_distortions(train_distortions(), ood_distortions(), 0.75))
 
 
 def get_config():

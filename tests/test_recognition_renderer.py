@@ -188,3 +188,55 @@ def test_config_presets_are_valid_and_ood_is_harder():
         else:
             assert ood[key] >= value, key
     assert set(train["backgrounds"].split(",")) < set(ood["backgrounds"].split(","))
+
+
+def test_hard_training_mix_lies_between_train_and_ood_and_keeps_held_out_backgrounds():
+    config = str_config()
+    train = renderer_lib.validate_distortions(dict(config.data.distortions))
+    ood = renderer_lib.validate_distortions(dict(config.data.ood_distortions))
+    hard = renderer_lib.validate_distortions(dict(config.data.hard_distortions))
+    for key, value in train.items():
+        if key in ("colour", "backgrounds"):
+            continue
+        low, high = sorted((value, ood[key]))
+        assert low <= hard[key] <= high, key
+    assert hard["backgrounds"] == train["backgrounds"]  # bricks and scribbles stay held out for test_ood
+    assert 0 < config.data.hard_fraction <= 1
+
+
+def test_between_distortions_by_hand():
+    easy = {"rotation_deg": 4.0, "jpeg_quality": 25, "backgrounds": "noise"}
+    hard = {"rotation_deg": 8.0, "jpeg_quality": 15, "backgrounds": "noise,bricks"}
+    half = renderer_lib.between_distortions(easy, hard, 0.5)
+    assert half["rotation_deg"] == 6.0 and half["jpeg_quality"] == 20 and half["backgrounds"] == "noise"
+    three_quarters = renderer_lib.between_distortions(easy, hard, 0.75)
+    assert three_quarters["rotation_deg"] == 7.0 and three_quarters["jpeg_quality"] == 18  # 17.5 rounds to 18
+    assert renderer_lib.between_distortions(easy, hard, 0.0) == renderer_lib.validate_distortions(easy)
+    with pytest.raises(ValueError, match="t must be in"):
+        renderer_lib.between_distortions(easy, hard, 1.5)
+
+
+class _Marker:
+    """A renderer stub whose image is a constant `value` (to see which renderer drew a word)."""
+
+    def __init__(self, value, height=32, width=100, channels=1):
+        self.value, self.height, self.width, self.channels = value, height, width, channels
+
+    def render(self, text, rng):
+        return np.full((self.height, self.width, self.channels), self.value, np.uint8)
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 1.0])
+def test_mixed_renderer_draws_the_hard_share(fraction):
+    mixed = renderer_lib.MixedRenderer(_Marker(0), _Marker(255), fraction)
+    n = 2000
+    hard = sum(mixed.render("x", np.random.default_rng([7, i]))[0, 0, 0] == 255 for i in range(n))
+    sigma = (n * fraction * (1 - fraction)) ** 0.5
+    assert abs(hard - n * fraction) <= 4 * sigma + 1e-9
+
+
+def test_mixed_renderer_checks_its_parts():
+    with pytest.raises(ValueError, match="same height"):
+        renderer_lib.MixedRenderer(_Marker(0), _Marker(1, width=64), 0.5)
+    with pytest.raises(ValueError, match="hard_fraction"):
+        renderer_lib.MixedRenderer(_Marker(0), _Marker(1), 1.5)

@@ -103,3 +103,31 @@ def test_main_job_end_to_end_tiny(tmp_path):
     # the default recognizer is the attention one, tuned on its free-running outputs after a surrogate warm-up
     assert os.path.isdir(tmp_path / "checkpoints" / "tune_warmup")
     assert "tuned vs control" in proc.stdout
+
+
+def test_training_stream_draws_the_hard_share_and_val_keeps_the_ordinary_mix():
+    from tfls.recognition import data as data_lib
+    from tfls.recognition.renderer import MixedRenderer
+
+    config = tiny_config()
+    config.data.hard_fraction = 0.5
+    task = RecognitionTask(config)
+    mixed = task.train_renderer
+    assert isinstance(mixed, MixedRenderer) and mixed.base is task.renderer and mixed.hard_fraction == 0.5
+    assert mixed.hard.distortions["rotation_deg"] == config.data.hard_distortions.rotation_deg
+    # the pool holds the mixed stream's examples: example i is rendered by the renderer its first draw picks
+    images, _, _ = data_lib.render_arrays(mixed, task.sampler, task.charset, config.data.seed, 0, 4)
+    for i in range(4):
+        rng = np.random.default_rng([config.data.seed, i])
+        text = task.sampler.sample_text(rng)
+        pick = mixed.hard if rng.random() < 0.5 else mixed.base
+        np.testing.assert_array_equal(images[i], pick.render(text, rng))
+    # val and test: the ordinary renderer, not the mixed one
+    task.eval_datasets()
+    for name in ("val", "test"):
+        seed = data_lib.eval_set_seed(config.data.seed, name)
+        expected = data_lib.render_arrays(task.renderer, task.sampler, task.charset, seed, 0, config.data.eval_size)[0]
+        np.testing.assert_array_equal(task._eval_sets[name][0], expected)
+    config.data.hard_fraction = 0.0
+    assert RecognitionTask(config).train_renderer is not None
+    assert not isinstance(RecognitionTask(config).train_renderer, MixedRenderer)

@@ -527,6 +527,48 @@ class WordRenderer:
         return self._degrade(image, rng, contrast)
 
 
+class MixedRenderer:
+    """Draws each word from one of two renderers of the same size: `hard` with probability `hard_fraction`.
+
+    The training stream uses it to add a share of harder images (wider distortion ranges) to the ordinary
+    mix. The choice takes one uniform draw from the example's generator before the image's own draws.
+
+    Args:
+      base: the ordinary `WordRenderer`.
+      hard: a `WordRenderer` with the harder distortions (same height, width and channels).
+      hard_fraction: probability in [0, 1] that a word is rendered by `hard`.
+    """
+
+    def __init__(self, base, hard, hard_fraction):
+        if (base.height, base.width, base.channels) != (hard.height, hard.width, hard.channels):
+            raise ValueError("MixedRenderer: both renderers must have the same height, width and channels")
+        if not 0.0 <= float(hard_fraction) <= 1.0:
+            raise ValueError(f"hard_fraction must be in [0, 1], got {hard_fraction}")
+        self.base, self.hard, self.hard_fraction = base, hard, float(hard_fraction)
+        self.height, self.width, self.channels = base.height, base.width, base.channels
+
+    def render(self, text, rng):
+        renderer = self.hard if rng.random() < self.hard_fraction else self.base
+        return renderer.render(text, rng)
+
+
+def between_distortions(easy, hard, t):
+    """A mix between two validated mixes: every number `easy + t (hard - easy)` (rounded for integer keys),
+    `backgrounds` and `colour` from `easy` (so background kinds that only `hard` draws stay held out)."""
+    if not 0.0 <= float(t) <= 1.0:
+        raise ValueError(f"t must be in [0, 1], got {t}")
+    easy, hard = validate_distortions(easy), validate_distortions(hard)
+    out = {}
+    for key, value in easy.items():
+        if key in ("backgrounds", "colour"):
+            out[key] = value
+        elif isinstance(value, int) and isinstance(hard[key], int):
+            out[key] = int(round(value + t * (hard[key] - value)))
+        else:
+            out[key] = float(value) + t * (float(hard[key]) - float(value))
+    return validate_distortions(out)
+
+
 def render_example(renderer, sampler, seed, index):
     """The deterministic example `index` of stream `seed`: `(image uint8 [H, W, C], label str)`.
 

@@ -13,7 +13,7 @@ from tfls.recognition.ctc_alignment import ctc_forced_alignments, ctc_target_pat
 from tfls.recognition.lsed import EditDistanceEmbedding, RandomStringPairGenerator, edit_distance_metric
 from tfls.recognition.metrics import WordMetrics, edit_distance_metric_tf, edit_distances_tf
 from tfls.recognition.recognizer import Recognizer
-from tfls.recognition.renderer import WordRenderer
+from tfls.recognition.renderer import MixedRenderer, WordRenderer
 from tfls.recognition.serving import export_recognizer, predict_text
 from tfls.surrogate.surrogate import Surrogate
 from tfls.task import Task
@@ -65,6 +65,7 @@ class RecognitionTask(Task):
             check_float(config, "surrogate.small_edit_bias", 0.0, 1.0),
             check_float(config, "surrogate.garbage_after_eos", 0.0, 1.0),
             check_int(config, "surrogate.max_edits", 0),
+            check_float(config, "data.hard_fraction", 0.0, 1.0),
         ]
         for key, value in d.get("distortions", {}).items():
             if isinstance(value, float) and not key.endswith(("_deg", "contrast")) and "prob" in key:
@@ -159,6 +160,20 @@ class RecognitionTask(Task):
         return self._renderer
 
     @property
+    def train_renderer(self):
+        """The training stream's renderer: `renderer`, or (`data.hard_fraction` > 0) a `MixedRenderer` that
+        draws that share of words with `data.hard_distortions` (val and test keep the ordinary mix)."""
+        d = self.config.data
+        fraction = float(d.get("hard_fraction", 0.0))
+        if fraction <= 0:
+            return self.renderer
+        if getattr(self, "_train_renderer", None) is None:
+            train, _ = self._font_split()
+            hard = WordRenderer(*self.image_shape[:2], train, dict(d.hard_distortions), self.image_shape[2])
+            self._train_renderer = MixedRenderer(self.renderer, hard, fraction)
+        return self._train_renderer
+
+    @property
     def ood_renderer(self):
         """The renderer of `test_ood`: held-out fonts (`data.ood_fonts`) and `data.ood_distortions`."""
         if getattr(self, "_ood_renderer", None) is None:
@@ -185,11 +200,16 @@ class RecognitionTask(Task):
         if d.train_pool > 0:
             if self._pool is None:
                 self._pool = data_lib.ProgressivePool(
-                    self.renderer, self.sampler, self.charset, d.seed, d.train_pool, start=d.get("train_pool_start", 0)
+                    self.train_renderer,
+                    self.sampler,
+                    self.charset,
+                    d.seed,
+                    d.train_pool,
+                    start=d.get("train_pool_start", 0),
                 )
             return self._pool.dataset(batch, seed)
         return data_lib.synthetic_stream(
-            self.renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
+            self.train_renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
         )
 
     def eval_datasets(self):
