@@ -1,4 +1,4 @@
-"""Writes docs/str_samples.png: rendered words of the training mix and of the held-out test_ood mix.
+"""Writes docs/str_samples.png: rendered words of the training mix, its harder share, and the test_ood mix.
 
 Each tile is one image exactly as the recognizer gets it (scaled up 2x for viewing), its label under it.
   python bench/sample_grid.py [--config=configs/str.py] [--rows=8] [--cols=8] [--out=docs/str_samples.png]
@@ -58,10 +58,18 @@ def main(argv=None):
     task = RecognitionTask(load_config(args.config))
     n = args.rows * args.cols
     panels = []
-    for name, renderer, title in (
-        ("test", task.renderer, "training fonts and distortion mix (the val/test sets look like this)"),
-        ("test_ood", task.ood_renderer, "held-out fonts and the harder ood mix (test_ood)"),
-    ):
+    sets = [("test", task.renderer, "training fonts and distortion mix (the val/test sets look like this)")]
+    train = task.train_renderer
+    if train is not task.renderer:
+        sets.append(
+            (
+                "test",
+                train.hard,
+                f"the harder training mix (data.hard_distortions; {train.hard_fraction:.0%} of training words)",
+            )
+        )
+    sets.append(("test_ood", task.ood_renderer, "held-out fonts and the harder ood mix (test_ood)"))
+    for name, renderer, title in sets:
         seed = data_lib.eval_set_seed(task.config.data.seed, name)
         images, _, texts = data_lib.render_arrays(renderer, task.sampler, task.charset, seed, 0, n)
         panels.append(grid(images, texts, title, args.cols))
