@@ -367,6 +367,32 @@ def _peer_cells(got, ms):
     return cells
 
 
+def ood_breakdown_chapter():
+    """bench/ood_breakdown.py: what the held-out fonts and each part of the ood mix cost the recognizer."""
+    data = _load("str_ood_breakdown.json")
+    if not data:
+        return []
+    rows = data["rows"]
+    base = rows[0]
+    lines = [
+        "## STR: where test_ood's errors come from",
+        "",
+        f"`{data['command']}` ({data['count']} words of the `test` stream, the same words in every row; weights "
+        f"`{data['weights']}`; {_machine_line(data)}). Each row changes the fonts, the mix, or one group of the "
+        "training mix to its ood values; the last column is the change of total edit distance from the first row.",
+        "",
+        "| case | accuracy | total ED | ED vs first row |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        change = row["total_edit_distance"] - base["total_edit_distance"]
+        lines.append(
+            f"| {row['case']} | {row['accuracy']:.1f} % | {row['total_edit_distance']} | "
+            f"{'+' if change >= 0 else ''}{change} |"
+        )
+    return lines + [""]
+
+
 def peer_chapter():
     """The peers of bench/tesseract_peer.py and bench/rapidocr_peer.py (str_peers.json) beside tfls' STR
     models (the baseline, control and tuned rows of str_quality.json, when it holds the same sets)."""
@@ -542,6 +568,7 @@ def main():
     for stem in _stems("_surrogate_capacity.json"):
         lines += capacity_chapter(stem)
     lines += peer_chapter()
+    lines += ood_breakdown_chapter()
     lines += ocr_endtoend_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
