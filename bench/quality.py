@@ -36,6 +36,8 @@ VARIANTS = {
     "global_only": ({"surrogate.local_weight": 0.0}, True),
     "local_only": ({"surrogate.local_weight": 1.0}, False),  # no pretraining on global pairs either
     "no_grad_penalty": ({"surrogate.grad_penalty_weight": 0.0}, True),
+    # lazy gradient penalty during tuning: on every 4th phi update, weighted 4 times (issue 17's cost lever)
+    "lazy_penalty": ({"surrogate.grad_penalty_every": 4}, True),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
     # FEDS: examples whose surrogate error |e_hat - e| passes 1 give the model less gradient (ramp to 0 at 2)
     "feds": ({"tune.filter_threshold": 1.0}, True),
