@@ -151,4 +151,8 @@ def get_config():
     config.eval.batch_size = 8
     config.eval.score_threshold = 0.5
     config.eval.results_dir = ""  # if set: ICDAR res_img_<id>.txt files in <results_dir>/<model>/<eval set>/
+    # If set (a recognizer weights folder such as weights/str, or a finished --task=str workdir): evaluation also
+    # reads every detected box with it and adds e2e_precision/recall/hmean (ICDAR 2015 end to end) on each set
+    # whose ground truth has transcriptions. "" = off.
+    config.eval.recognizer = ""
     return config

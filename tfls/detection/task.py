@@ -1,6 +1,7 @@
 """DetectionTask: rotated text detection (rotated Faster R-CNN) tuned with the LS-IoU surrogate."""
 
 import io
+import logging
 import os
 
 import keras
@@ -15,6 +16,8 @@ from tfls.detection import detector, icdar, lsiou, scenes
 from tfls.detection import iou as iou_lib
 from tfls.surrogate import Surrogate
 from tfls.task import Task
+
+log = logging.getLogger(__name__)
 
 # Evaluation sets: `val` selects checkpoints (never reported), `test` is reported, `test_ood` is reported with
 # held-out fonts and the harder scene mix. Each is a render stream of its own that training never draws.
@@ -124,9 +127,20 @@ class DetectionTask(Task):
             check_float(config, "model.det_nms_iou", 0.0, 1.0),
             check_float(config, "eval.score_threshold", 0.0, 1.0),
             check_int(config, "eval.batch_size", 1),
+            check_paths(config, "eval.recognizer"),
             check_float(config, "surrogate.box_angle_uniform_share", 0.0, 1.0),
         ]
         problems = [p for p in problems if p is not None]
+        recognizer = config.get("eval", {}).get("recognizer", "")
+        if recognizer and os.path.isdir(os.path.expanduser(recognizer)) and not _is_model_folder(recognizer):
+            problems.append(
+                (
+                    "eval.recognizer",
+                    recognizer,
+                    "a recognizer weights folder (e.g. weights/str) or a --task=str workdir (it has neither a "
+                    "weights checkpoint nor state.json)",
+                )
+            )
         d = config.get("data", {})
         if isinstance(d.get("image_size"), int) and d.image_size % 8:
             problems.append(("data.image_size", d.image_size, "a multiple of 8 (the backbone's stride)"))
@@ -154,6 +168,7 @@ class DetectionTask(Task):
         self._renderers = {}
         self._sampler = None
         self._predict = {}
+        self._reader = None
         self.stats = {}
 
     # Data ---------------------------------------------------------------------------------------------
@@ -298,27 +313,106 @@ class DetectionTask(Task):
             results.append((box_lib.six_to_quad(boxes[i, : num[i]][keep]) * side[i], scores[i, : num[i]][keep]))
         return results
 
+    def recognizer(self):
+        """`(model, read)` of `eval.recognizer`, loaded on first use: `read(crops float32 [n, h, w, c] in
+        [0, 255]) -> tf.string [n]`, the greedy text (`tfls.recognition.serving.predict_text`).
+
+        Raises:
+          ConfigError: naming the key and the path, when no recognizer can be loaded from it.
+        """
+        if self._reader is None:
+            from tfls.configuration import ConfigError
+            from tfls.ocr.export import ExportError, load_task_model
+            from tfls.recognition.serving import predict_text
+            from tfls.registry import TaskNotFound
+
+            given = self.config.eval.recognizer
+            path = os.path.expanduser(given)
+            workdir = os.path.isfile(os.path.join(path, "state.json"))
+            try:
+                str_task, model, _ = load_task_model("str", **{"workdir" if workdir else "weights": path})
+            except (ExportError, ConfigError, TaskNotFound, ValueError, OSError, tf.errors.OpError) as e:
+                first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+                raise ConfigError(
+                    f"config.eval.recognizer={given!r}: cannot load a recognizer from it: {first}"
+                ) from None
+            table = str_task.charset.lookup_table()
+            spec = tf.TensorSpec([None, *model.image_shape], tf.float32)
+            read = tf.function(lambda crops: predict_text(model, crops, table)[0], input_signature=[spec])
+            self._reader = (model, read)
+        return self._reader
+
+    def read_boxes(self, x, detections, side):
+        """The `eval.recognizer`'s reading of each detected box: a list (per image) of lists of str.
+
+        Each box is rectified from the detector's input `x` (the only pixels an evaluation set holds: the
+        long side is `data.image_size`) exactly as the OCR export crops a photo (`tfls.ocr.export.word_crops`:
+        its margin and supersampling), and all the boxes of the batch are read in one recognizer call.
+
+        Args:
+          x: `[B, S, S, 3]` detector inputs in [0, 1].
+          detections: per image, pixel quads `[d, 4, 2]` of the original image (`predict_quads`).
+          side: `[B]` the originals' long sides (pixels per normalised unit).
+        """
+        from tfls.ocr.export import word_crops
+
+        model, read = self.recognizer()
+        size = float(x.shape[1])
+        counts = [len(quads) for quads in detections]
+        crops = [
+            word_crops(x[i] * 255.0, np.asarray(quads, np.float32) * (size / float(side[i])), model.image_shape)
+            for i, quads in enumerate(detections)
+            if len(quads)
+        ]
+        if not crops:
+            return [[] for _ in detections]
+        texts = [t.decode("utf-8") for t in read(tf.concat(crops, 0)).numpy()]
+        bounds = np.cumsum([0] + counts)
+        return [texts[bounds[i] : bounds[i + 1]] for i in range(len(detections))]
+
     def evaluate(self, model, dataset, tag=None):
         """ICDAR 2015 figures: precision, recall and `hmean` at IoU 0.5 (the challenge), `hmean_iou70` and
         `hmean_iou80` (the same protocol at stricter IoU), `mean_matched_iou` (mean IoU of the pairs matched
-        at 0.5) and `num_images`."""
+        at 0.5) and `num_images`.
+
+        With `eval.recognizer` set, also `e2e_precision`, `e2e_recall`, `e2e_hmean`: the ICDAR 2015
+        end-to-end rule (`tfls.ocr.endtoend`: the detection's pairs, a pair counts when `read_boxes` reads
+        its transcription, case-insensitively), on sets whose every cared-for ground-truth word has a
+        transcription (the synthetic sets; an ICDAR folder whose GT lines carry them); other sets skip them.
+        """
+        from tfls.ocr.endtoend import EndToEndAccumulator
+
         acc = icdar.ICDARAccumulator()
         strict = {name: icdar.ICDARAccumulator(iou) for name, iou in STRICT_IOUS.items()}
+        e2e = EndToEndAccumulator() if self.config.eval.get("recognizer", "") else None
         # ICDAR result files only for the evaluate stage, one folder per model and set (<results_dir>/<tag>)
         results_dir = os.path.join(self.config.eval.results_dir, tag) if self.config.eval.results_dir and tag else ""
         for x, y in dataset:
             side = y["side"].numpy()
-            for i, (quads, _) in enumerate(self.predict_quads(model, x, side)):
-                valid = y["valid"][i].numpy() > 0
-                gt = y["quads"][i].numpy()[valid] * side[i]
-                dontcare = y["dontcare"][i].numpy()[valid] > 0
+            detections = self.predict_quads(model, x, side)
+            valid = y["valid"].numpy() > 0
+            if e2e is not None:
+                texts = _ground_truth_texts(y, valid)
+                if texts is None:
+                    log.info("%s: ground truth without transcriptions, no end-to-end figures", tag or "eval set")
+                    e2e = None
+                else:
+                    read = self.read_boxes(x, [quads for quads, _ in detections], side)
+            for i, (quads, _) in enumerate(detections):
+                gt = y["quads"][i].numpy()[valid[i]] * side[i]
+                dontcare = y["dontcare"][i].numpy()[valid[i]] > 0
                 acc.add(quads, gt, dontcare)
                 for other in strict.values():
                     other.add(quads, gt, dontcare)
+                if e2e is not None:
+                    e2e.add(quads, read[i], gt, texts[i], dontcare)
                 if results_dir:
                     icdar.write_results(results_dir, int(y["image_id"][i]), quads)
         metrics = acc.result()
         metrics.update({name: other.result()["hmean"] for name, other in strict.items()})
+        if e2e is not None and e2e.images:
+            result = e2e.result()
+            metrics.update({f"e2e_{name}": result[name] for name in ("precision", "recall", "hmean")})
         return metrics
 
     def export(self, model, path):
@@ -365,6 +459,25 @@ class DetectionTask(Task):
         with writer.as_default(step=step):
             tf.summary.image("val/detections", np.stack(drawn), max_outputs=4)
             tf.summary.image("surrogate/scatter", summaries.scatter_image(e, e_hat, "1 - IoU")[None])
+
+
+def _is_model_folder(path):
+    """Whether `path` holds weights (a weights folder) or `state.json` (a workdir)."""
+    from tfls.job.weights import has_weights
+
+    path = os.path.expanduser(path)
+    return os.path.isfile(os.path.join(path, "state.json")) or has_weights(path)
+
+
+def _ground_truth_texts(y, valid):
+    """Per image, the transcriptions of its valid ground-truth words (str), or None when the batch has no
+    `texts` or a cared-for word without one (an ICDAR folder whose GT lines stop at the corners)."""
+    if "texts" not in y:
+        return None
+    texts = [[t.decode("utf-8") for t in row[keep]] for row, keep in zip(y["texts"].numpy(), valid)]
+    dontcare = y["dontcare"].numpy() > 0
+    cared = [[t for t, dc in zip(row, flags[keep]) if not dc] for row, flags, keep in zip(texts, dontcare, valid)]
+    return None if any(t == "" for row in cared for t in row) else texts
 
 
 def _generator_stats(config):

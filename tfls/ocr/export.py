@@ -46,6 +46,23 @@ SUPERSAMPLE = 2
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
 
 
+def word_crops(image, quads, image_shape, margin=MARGIN, supersample=SUPERSAMPLE):
+    """The recognizer's inputs for the words of one image, as the OCR graph makes them (TF ops).
+
+    Args:
+      image: `[H, W, 3]` RGB pixels in [0, 255] (any real dtype).
+      quads: `[K, 4, 2]` word corners in pixels of `image`, ICDAR order.
+      image_shape: the recognizer's `(height, width, channels)`; one channel means grey crops.
+      margin, supersample: see `tfls.ocr.crop.rectify` (margin: a fraction of each word's height).
+
+    Returns:
+      float32 `[K, height, width, channels]` in [0, 255].
+    """
+    height, width, channels = image_shape
+    crops = rectify(image, quads, height, width, margin=margin, supersample=supersample)
+    return tf.image.rgb_to_grayscale(crops) if channels == 1 else crops
+
+
 def ocr_function(
     detector_model,
     image_size,
@@ -94,8 +111,7 @@ def ocr_function(
 
     def crops_of(encoded, quads):
         image = images_lib.decode_checked(encoded, 3, max_pixels)
-        crops = rectify(image, quads, height, width, margin=margin, supersample=supersample)
-        return tf.image.rgb_to_grayscale(crops) if channels == 1 else crops
+        return word_crops(image, quads, recognizer_model.image_shape, margin=margin, supersample=supersample)
 
     def read(image_bytes):
         quads, scores, keep = detect(image_bytes)
