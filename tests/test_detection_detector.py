@@ -66,6 +66,27 @@ def test_training_outputs_loss_and_surrogate_pairs(tiny, training):
     assert set(parts) == {"rpn_cls", "rpn_reg", "roi_cls", "roi_reg"}
 
 
+def test_proposals_decode_only_the_candidates_nms_considers(tiny):
+    from tfls.detection import boxes as box_lib
+    from tfls.detection import nms
+
+    model = tiny[1]
+    rng = np.random.default_rng(3)
+    n = model.anchors.shape[0]
+    # Coarse logits: many exact ties in score, which NMS orders by anchor index.
+    logits = tf.constant(np.round(rng.normal(size=(2, n)), 1).astype(np.float32))
+    deltas = tf.constant(rng.normal(0, 0.5, (2, n, 6)).astype(np.float32))
+    rois, valid = model.propose(logits, deltas)
+    # Reference: decode every anchor, then NMS over the rpn_pre_nms best.
+    boxes = detector._clip_sizes(box_lib.canonical(box_lib.decode(deltas, model.anchors, detector.RPN_WEIGHTS)))
+    ref_rois, _, _, ref_valid, _ = nms.rotated_nms(
+        boxes, logits, model.rpn_post_nms, model.rpn_nms_iou, pre_nms=model.rpn_pre_nms
+    )
+    np.testing.assert_array_equal(valid.numpy(), ref_valid.numpy())
+    np.testing.assert_allclose(rois.numpy(), ref_rois.numpy(), atol=1e-6)
+    assert valid.numpy().sum() > 4
+
+
 def test_smooth_l1():
     x = tf.constant([-2.0, -0.05, 0.0, 0.05, 2.0])
     np.testing.assert_allclose(detector.smooth_l1(x, 0.1).numpy(), [1.95, 0.0125, 0.0, 0.0125, 1.95], atol=1e-6)

@@ -133,3 +133,22 @@ def test_tf_one_minus_iou_edge_cases():
     np.testing.assert_allclose(ours, np.broadcast_to(list(exact.values()), ours.shape), atol=1e-4)
     assert exact["identical"] == exact["negative_sides"] == 0 and exact["disjoint"] == 1
     assert exact["touching_edge"] == exact["touching_corner"] == 1
+
+
+@pytest.mark.parametrize("min_iou", [0.0, 0.1, 0.5])
+def test_iou_pairs_are_the_elementwise_iou_of_every_pair_that_can_reach_min_iou(min_iou):
+    rng = np.random.default_rng(7)
+    a, b = _random_pairs(60, 8)
+    boxes1 = np.stack([a, a[::-1]]).astype(np.float32)
+    boxes2 = np.stack([b[:25], rng.permutation(b)[:25]]).astype(np.float32)
+    boxes2[0, 3] = boxes1[0, 5]  # identical pair
+    boxes2[1, 4, 2] = 0.0  # zero width
+    idx, val = iou_lib.tf_rotated_iou_pairs(boxes1, boxes2, min_iou)
+    idx, val = idx.numpy(), val.numpy()
+    dense = iou_lib.tf_rotated_iou(boxes1[:, :, None], boxes2[:, None, :]).numpy()
+    np.testing.assert_array_equal(val, dense[tuple(idx.T)])
+    assert np.all(np.diff(np.ravel_multi_index(tuple(idx.T), dense.shape)) > 0)  # row-major, no repeats
+    listed = np.zeros(dense.shape, bool)
+    listed[tuple(idx.T)] = True
+    assert np.all(dense[~listed] <= max(min_iou, 0.0) + 1e-5)
+    assert listed.sum() > 10 and val.max() == pytest.approx(1.0)

@@ -64,3 +64,43 @@ def test_axis_aligned_full_image_roi_reads_the_grid_and_has_feature_gradient():
         tape.watch(features)
         total = tf.reduce_sum(roi_align.rotated_roi_align(features, roi, 2))
     assert float(tf.reduce_sum(tape.gradient(total, features))) > 0
+
+
+def _gathered_roi_align(features, rois, p, r):
+    """The four-gather formulation (`bilinear_sample` at every sample, then the mean of each bin)."""
+    steps = (np.arange(p * r, dtype=np.float32) + 0.5) / (p * r) - 0.5
+    v, u = np.meshgrid(steps, steps, indexing="ij")
+    u, v = u.reshape(-1), v.reshape(-1)
+    cx, cy, bw, bh, c, s = (rois[..., i : i + 1] for i in range(6))
+    x = cx + c * (u * bw) - s * (v * bh)
+    y = cy + s * (u * bw) + c * (v * bh)
+    b, nr = rois.shape[:2]
+    h, w, ch = features.shape[1:]
+    fx, fy = tf.reshape(x * w - 0.5, [b, -1]), tf.reshape(y * h - 0.5, [b, -1])
+    values = tf.reshape(roi_align.bilinear_sample(features, fx, fy), [b, nr, p, r, p, r, ch])
+    return tf.reduce_mean(values, axis=[3, 5])
+
+
+def test_sparse_pooling_equals_gathered_samples_and_their_gradient():
+    rng = np.random.default_rng(1)
+    features = tf.constant(rng.normal(size=(2, 12, 12, 5)).astype(np.float32))
+    t = rng.uniform(-np.pi, np.pi, (2, 9))
+    rois = np.stack(
+        [rng.uniform(-0.2, 1.2, (2, 9)), rng.uniform(-0.2, 1.2, (2, 9)), rng.uniform(0.0, 0.9, (2, 9)),
+         rng.uniform(0.0, 0.5, (2, 9)), np.cos(t), np.sin(t)], -1
+    ).astype(np.float32)  # fmt: skip
+    rois[0, 0] = [0.5, 0.5, 1.0, 1.0, 1.0, 0.0]  # the whole map
+    rois[1, 1] = [1.5, 1.5, 0.2, 0.1, 1.0, 0.0]  # wholly outside: zeros
+    weights = tf.constant(rng.normal(size=(2, 9, 3, 3, 5)).astype(np.float32))
+    for p, r in ((3, 2), (3, 3), (2, 1)):
+        w = weights[:, :, :p, :p]
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(features)
+            ours = roi_align.rotated_roi_align(features, rois, p, sampling_ratio=r)
+            ref = _gathered_roi_align(features, rois, p, r)
+            loss_ours, loss_ref = tf.reduce_sum(ours * w), tf.reduce_sum(ref * w)
+        np.testing.assert_allclose(ours.numpy(), ref.numpy(), atol=1e-5)
+        np.testing.assert_allclose(
+            tape.gradient(loss_ours, features).numpy(), tape.gradient(loss_ref, features).numpy(), atol=1e-5
+        )
+        assert np.all(ours.numpy()[1, 1] == 0)

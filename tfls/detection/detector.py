@@ -108,11 +108,11 @@ class RotatedFasterRCNN(keras.Model):
         else:
             raise ValueError(f"model.backbone={backbone!r}: expected 'small' or 'resnet50_fpn'")
         self.feature_size = self.image_size // 8
-        self.anchors = tf.constant(
-            anchor_lib.rotated_anchors(
-                self.feature_size, self.image_size, self.anchor_sizes, self.anchor_ratios, self.anchor_angles
-            )
+        # Built once per model (they depend only on the sizes and the config); the grid also matches them.
+        self.anchor_grid = anchor_lib.AnchorGrid(
+            self.feature_size, self.image_size, self.anchor_sizes, self.anchor_ratios, self.anchor_angles
         )
+        self.anchors = self.anchor_grid.anchors
         self.num_anchor_shapes = len(self.anchor_sizes) * len(self.anchor_ratios) * len(self.anchor_angles)
         a = self.num_anchor_shapes
         self.rpn_conv = keras.layers.Conv2D(self.channels, 3, padding="same", activation="relu", name="rpn_conv")
@@ -157,12 +157,18 @@ class RotatedFasterRCNN(keras.Model):
         return features, logits, deltas
 
     def propose(self, logits, deltas):
-        """Decoded, canonical, NMS-filtered proposals `[B, P, 6]` and their validity `[B, P]` (no gradient)."""
-        boxes = box_lib.canonical(box_lib.decode(tf.stop_gradient(deltas), self.anchors, RPN_WEIGHTS))
+        """Decoded, canonical, NMS-filtered proposals `[B, P, 6]` and their validity `[B, P]` (no gradient).
+
+        Only the `rpn_pre_nms` best-scoring anchors, the candidates NMS considers, are decoded (elementwise,
+        so each box is what decoding all anchors gives); they arrive at NMS in its own order (by score, ties
+        by index), so the proposals are the same.
+        """
+        logits, deltas = tf.stop_gradient(logits), tf.stop_gradient(deltas)
+        scores, top = tf.math.top_k(logits, k=min(self.rpn_pre_nms, self.anchor_grid.num_anchors), sorted=True)
+        anchors = tf.gather(self.anchors, top)
+        boxes = box_lib.canonical(box_lib.decode(tf.gather(deltas, top, batch_dims=1), anchors, RPN_WEIGHTS))
         boxes = _clip_sizes(boxes)
-        rois, _, _, valid, _ = nms_lib.rotated_nms(
-            boxes, tf.stop_gradient(logits), self.rpn_post_nms, self.rpn_nms_iou, pre_nms=self.rpn_pre_nms
-        )
+        rois, _, _, valid, _ = nms_lib.rotated_nms(boxes, scores, self.rpn_post_nms, self.rpn_nms_iou)
         return rois, valid
 
     def head(self, features, rois, training=False):
@@ -211,7 +217,7 @@ def training_outputs(model, images, gt, cfg, training):
     gt_valid, gt_dontcare = tf.cast(gt["valid"], tf.float32), tf.cast(gt["dontcare"], tf.float32)
     features, logits, deltas = model.rpn(images, training=training)
     labels, matched, _ = anchor_lib.match(
-        model.anchors, gt_boxes, gt_valid, gt_dontcare, cfg.rpn_pos_iou, cfg.rpn_neg_iou, allow_best=True
+        model.anchor_grid, gt_boxes, gt_valid, gt_dontcare, cfg.rpn_pos_iou, cfg.rpn_neg_iou, allow_best=True
     )
     idx, rpn_labels, rpn_weights = anchor_lib.sample(labels, cfg.rpn_samples, cfg.rpn_pos_fraction)
     anchors = tf.gather(model.anchors, idx)

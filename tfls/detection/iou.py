@@ -147,7 +147,7 @@ def tf_one_minus_iou(pred, target):
     return 1.0 - tf_rotated_iou(magnitudes(pred), magnitudes(target))
 
 
-def _half_extents(boxes):
+def half_extents(boxes):
     """Half width and half height of each box's axis-aligned bounding box."""
     c, s = tf.abs(boxes[..., 4]), tf.abs(boxes[..., 5])
     norm = tf.maximum(tf.sqrt(tf.square(c) + tf.square(s)), 1e-12)
@@ -170,6 +170,60 @@ def _intersection_bound(p, q):
     return tf.maximum(ix, 0.0) * tf.maximum(iy, 0.0)
 
 
+def overlap_1d(centre1, half1, centre2, half2):
+    """Length of the overlap of intervals `centre +- half` (negative when they are apart), broadcasting."""
+    return tf.minimum(centre1 + half1, centre2 + half2) - tf.maximum(centre1 - half1, centre2 - half2)
+
+
+def aabb_area_test(area1, area2, min_iou):
+    """The part of the first filter that needs only the areas: both positive and, when `min_iou > 0`, the
+    smaller at least `min_iou` times the larger (the IoU is at most their ratio)."""
+    ok = (area1 > 0) & (area2 > 0)
+    if min_iou > 0:
+        ok &= tf.minimum(area1, area2) >= min_iou * tf.maximum(area1, area2)
+    return ok
+
+
+def aabb_bound_test(overlap_x, overlap_y, area1, area2, min_iou):
+    """The part of the first filter that needs the bounding boxes' overlap (`min_iou > 0` only):
+    `min(inter(AABB1, AABB2), area1, area2) >= min_iou * max(area1, area2)`."""
+    bound = tf.maximum(overlap_x, 0.0) * tf.maximum(overlap_y, 0.0)
+    return tf.minimum(bound, tf.minimum(area1, area2)) >= min_iou * tf.maximum(area1, area2)
+
+
+def iou_of_candidates(p, q, indices, min_iou=0.0):
+    """Second filter and exact IoU of candidate pairs `p, q [K, 6]` (at `indices [K, ...]`).
+
+    Returns `(indices [K', ...], iou [K'])` of the pairs whose second bound (each box against the other's
+    bounding box in its own frame) is positive and, when `min_iou > 0`, at least `min_iou`.
+    """
+    area_p, area_q = p[:, 2] * p[:, 3], q[:, 2] * q[:, 3]
+    inter = tf.minimum(tf.minimum(_intersection_bound(p, q), _intersection_bound(q, p)), tf.minimum(area_p, area_q))
+    bound = tf.math.divide_no_nan(inter, area_p + area_q - inter)
+    close = tf.where((bound >= min_iou) & (inter > 0) if min_iou > 0 else inter > 0)[:, 0]
+    return tf.gather(indices, close), tf_rotated_iou(tf.gather(p, close), tf.gather(q, close))
+
+
+def tf_rotated_iou_pairs(boxes1, boxes2, min_iou=0.0):
+    """Sparse pairwise in-graph IoU of `[B, N, 6]` x `[B, M, 6]`: the pairs that can overlap (see
+    `tf_rotated_iou_matrix`) as `(indices [K, 3] int64 (batch, n, m) in row-major order, iou [K])`; every
+    other pair's IoU is 0."""
+    boxes1 = tf.stop_gradient(tf.convert_to_tensor(boxes1, tf.float32))
+    boxes2 = tf.stop_gradient(tf.convert_to_tensor(boxes2, tf.float32))
+    a, b = boxes1[:, :, None, :], boxes2[:, None, :, :]
+    (ax, ay), (bx, by) = half_extents(a), half_extents(b)
+    overlap_x = overlap_1d(a[..., 0], ax, b[..., 0], bx)
+    overlap_y = overlap_1d(a[..., 1], ay, b[..., 1], by)
+    area_a, area_b = a[..., 2] * a[..., 3], b[..., 2] * b[..., 3]
+    candidate = (overlap_x > 0) & (overlap_y > 0) & aabb_area_test(area_a, area_b, min_iou)
+    if min_iou > 0:
+        candidate &= aabb_bound_test(overlap_x, overlap_y, area_a, area_b, min_iou)
+    where = tf.where(candidate)
+    p = tf.gather_nd(boxes1, where[:, :2])
+    q = tf.gather_nd(boxes2, tf.gather(where, [0, 2], axis=1))
+    return iou_of_candidates(p, q, where, min_iou)
+
+
 def tf_rotated_iou_matrix(boxes1, boxes2, min_iou=0.0):
     """Pairwise in-graph IoU: `[B, N, 6]` x `[B, M, 6]` -> `[B, N, M]` (also `[N, 6]` x `[M, 6]`).
 
@@ -178,28 +232,14 @@ def tf_rotated_iou_matrix(boxes1, boxes2, min_iou=0.0):
     `min(inter(AABB1, AABB2), area1, area2) / max(area1, area2)`; over the pairs left, the intersection of
     each box with the other's bounding box in its own frame, `I`, gives `IoU <= I / (area1 + area2 - I)`.
     Pairs whose bound is 0 (or below `min_iou` when `min_iou > 0`) are skipped, so results below `min_iou`
-    may read 0. Cost: about 15 elementwise ops over all `N * M` pairs, the exact IoU on the rest.
+    may read 0. Cost: about 15 elementwise ops over all `N * M` pairs, the exact IoU on the rest
+    (`tf_rotated_iou_pairs` returns that rest without the dense matrix).
     """
     boxes1 = tf.stop_gradient(tf.convert_to_tensor(boxes1, tf.float32))
     boxes2 = tf.stop_gradient(tf.convert_to_tensor(boxes2, tf.float32))
     if len(boxes1.shape) == 2:
         return tf_rotated_iou_matrix(boxes1[None], boxes2[None], min_iou)[0]
-    a, b = boxes1[:, :, None, :], boxes2[:, None, :, :]
-    (ax, ay), (bx, by) = _half_extents(a), _half_extents(b)
-    overlap_x = tf.minimum(a[..., 0] + ax, b[..., 0] + bx) - tf.maximum(a[..., 0] - ax, b[..., 0] - bx)
-    overlap_y = tf.minimum(a[..., 1] + ay, b[..., 1] + by) - tf.maximum(a[..., 1] - ay, b[..., 1] - by)
-    area_a, area_b = a[..., 2] * a[..., 3], b[..., 2] * b[..., 3]
-    candidate = (overlap_x > 0) & (overlap_y > 0) & (area_a > 0) & (area_b > 0)
-    if min_iou > 0:
-        bound = tf.maximum(overlap_x, 0.0) * tf.maximum(overlap_y, 0.0)
-        candidate &= tf.minimum(bound, tf.minimum(area_a, area_b)) >= min_iou * tf.maximum(area_a, area_b)
-    where = tf.where(candidate)
-    p = tf.gather_nd(boxes1, where[:, :2])
-    q = tf.gather_nd(boxes2, tf.gather(where, [0, 2], axis=1))
-    area_p, area_q = p[:, 2] * p[:, 3], q[:, 2] * q[:, 3]
-    inter = tf.minimum(tf.minimum(_intersection_bound(p, q), _intersection_bound(q, p)), tf.minimum(area_p, area_q))
-    bound = tf.math.divide_no_nan(inter, area_p + area_q - inter)
-    close = tf.where((bound >= min_iou) & (inter > 0) if min_iou > 0 else inter > 0)[:, 0]
-    values = tf_rotated_iou(tf.gather(p, close), tf.gather(q, close))
-    shape = tf.shape(candidate, out_type=tf.int64)
-    return tf.scatter_nd(tf.gather(where, close), values, shape)
+    indices, values = tf_rotated_iou_pairs(boxes1, boxes2, min_iou)
+    n = tf.shape(boxes1, out_type=tf.int64)
+    shape = tf.stack([n[0], n[1], tf.shape(boxes2, out_type=tf.int64)[1]])
+    return tf.scatter_nd(indices, values, shape)

@@ -34,6 +34,12 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2):
     Bin (i, j) averages `sampling_ratio^2` bilinear samples at box-frame offsets
     `((j + (a + 0.5) / r) / P - 0.5) * w` along the box's width axis and likewise along its height axis.
 
+    The pooling is linear in the features: each bin is a weighted sum of at most `4 r^2` feature pixels (the
+    bilinear taps of its samples, each weighted by its bilinear weight over `r^2`; taps outside the map weigh
+    0). It runs as one sparse-dense product with those weights, whose gradient is the transposed product,
+    instead of gathering `[B, R * (P r)^2, C]` tap values four times and averaging them: the same sums in
+    another order (float rounding only).
+
     Args:
       features: `[B, H, W, C]` feature map covering the whole (square) image.
       rois: `[B, R, 6]` normalised boxes; no gradient flows into them.
@@ -43,6 +49,7 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2):
     Returns:
       `[B, R, P, P, C]` pooled features (row i runs along the box's height axis, column j along its width).
     """
+    features = tf.convert_to_tensor(features)
     rois = tf.stop_gradient(tf.convert_to_tensor(rois, tf.float32))
     p, r = output_size, sampling_ratio
     steps = (tf.range(p * r, dtype=tf.float32) + 0.5) / (p * r) - 0.5
@@ -52,11 +59,27 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2):
     du, dv = u * bw, v * bh
     x = cx + c * du - s * dv
     y = cy + s * du + c * dv
-    size = tf.cast(tf.shape(features)[1:3], tf.float32)
+    shape = tf.shape(features)
+    h, w, ch = shape[1], shape[2], features.shape[-1] or shape[3]
+    size = tf.cast(shape[1:3], tf.float32)
     b, nr = tf.shape(rois)[0], tf.shape(rois)[1]
-    fx = tf.reshape(x * size[1] - 0.5, [b, -1])
-    fy = tf.reshape(y * size[0] - 0.5, [b, -1])
-    values = bilinear_sample(features, fx, fy)
-    ch = features.shape[-1]
-    values = tf.reshape(values, [b, nr, p, r, p, r, ch])
-    return tf.reduce_mean(values, axis=[3, 5])
+    # Samples as [B, R, P (bin row i), P (bin column j), r (a), r (c)]: each bin's samples are contiguous.
+    order = [0, 1, 2, 4, 3, 5]
+    fx = tf.transpose(tf.reshape(x * size[1] - 0.5, [b, nr, p, r, p, r]), order)
+    fy = tf.transpose(tf.reshape(y * size[0] - 0.5, [b, nr, p, r, p, r]), order)
+    x0, y0 = tf.floor(fx), tf.floor(fy)
+    ax, ay = fx - x0, fy - y0
+    x0, y0 = tf.cast(x0, tf.int32), tf.cast(y0, tf.int32)
+    taps_x = tf.stack([x0, x0 + 1, x0, x0 + 1], -1)
+    taps_y = tf.stack([y0, y0, y0 + 1, y0 + 1], -1)
+    weights = tf.stack([(1 - ax) * (1 - ay), ax * (1 - ay), (1 - ax) * ay, ax * ay], -1)
+    inside = (taps_x >= 0) & (taps_x < w) & (taps_y >= 0) & (taps_y < h)
+    weights = tf.where(inside, weights / float(r * r), 0.0)
+    pixel = tf.clip_by_value(taps_y, 0, h - 1) * w + tf.clip_by_value(taps_x, 0, w - 1)
+    column = pixel + tf.range(b)[:, None, None, None, None, None, None] * (h * w)
+    row = tf.broadcast_to(tf.reshape(tf.range(b * nr * p * p), [b, nr, p, p, 1, 1, 1]), tf.shape(column))
+    indices = tf.cast(tf.stack([tf.reshape(row, [-1]), tf.reshape(column, [-1])], 1), tf.int64)
+    dense_shape = tf.cast(tf.stack([b * nr * p * p, b * h * w]), tf.int64)
+    pooling = tf.sparse.SparseTensor(indices, tf.reshape(weights, [-1]), dense_shape)
+    pooled = tf.sparse.sparse_dense_matmul(pooling, tf.reshape(features, [b * h * w, -1]))
+    return tf.reshape(pooled, [b, nr, p, p, ch])
