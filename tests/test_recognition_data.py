@@ -159,7 +159,12 @@ def test_training_pool_uses_training_fonts_only():
     assert task._pool.size == 10 and task._pool.filled == 10  # a batch of 32 fills the pool of 10
     train_fonts, ood_fonts = task._font_split()
     train_paths, ood_paths = {f.path for f in train_fonts}, {f.path for f in ood_fonts}
-    assert task._pool.renderer is task.renderer and set(task.renderer.fonts) == train_paths
+    # the pool draws from the training stream's renderer: the ordinary mix and (data.hard_fraction) the harder
+    # one, both with the training fonts only
+    assert task._pool.renderer is task.train_renderer
+    parts = [task.train_renderer.base, task.train_renderer.hard] if task.config.data.hard_fraction > 0 else []
+    for renderer in parts or [task.renderer]:
+        assert set(renderer.fonts) == train_paths
     assert train_paths.isdisjoint(ood_paths) and ood_paths
 
 
