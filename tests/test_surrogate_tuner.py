@@ -443,3 +443,37 @@ def test_feds_filtered_example_does_not_move_the_model():
     _, c, _, _, _ = _feds_update(x, y, 0.0)
     _, d, _, _, _ = _feds_update(x2, y, 0.0)
     assert any(not np.allclose(u, v, rtol=0, atol=1e-7) for u, v in zip(c, d))
+
+
+def test_distance_power_minimises_e_hat_to_the_power():
+    """distance_power=2: one SGD step equals the step on the mean of e_hat ** 2 computed by hand (and differs
+    from the paper's p = 1 step)."""
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    x, y = next(iter(task.train_dataset(0)))
+    updates = {}
+    for power in (1.0, 2.0):
+        keras.utils.set_random_seed(0)
+        model, surrogate = task.build_model(), task.build_surrogate().build()
+        tuner = SurrogateTuner(
+            model, surrogate, task.forward, task.surrogate_pairs, update_surrogate=False, distance_power=power
+        )
+        tuner.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.1), run_eagerly=True)
+        theta0 = _snapshot(model.trainable_variables)
+        tuner.train_step((x, y))
+        updates[power] = _snapshot(model.trainable_variables)
+        for v, w0 in zip(model.trainable_variables, theta0):
+            v.assign(w0)
+        with tf.GradientTape() as tape:
+            e_hat = surrogate.distance(model(x), y)
+            loss = tf.reduce_mean(e_hat * e_hat) if power == 2.0 else tf.reduce_mean(e_hat)
+        grads = tape.gradient(loss, model.trainable_variables)
+        for w0, g, w1 in zip(theta0, grads, updates[power]):
+            np.testing.assert_allclose(w0 - 0.5 * g.numpy(), w1, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(updates[1.0], updates[2.0]))
+
+
+def test_distance_power_must_be_positive():
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    model, surrogate = task.build_model(), task.build_surrogate().build()
+    with pytest.raises(ValueError, match="distance_power"):
+        SurrogateTuner(model, surrogate, task.forward, task.surrogate_pairs, distance_power=0.0)

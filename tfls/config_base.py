@@ -62,6 +62,9 @@ def base_config():
     # FEDS on the model's objective: examples whose surrogate error |e_hat - e| exceeds this weigh less (ramp
     # to 0 at twice it), so the model is not pushed by a misjudged distance; <= 0 is off
     config.tune.filter_threshold = 0.0
+    # p: the model minimises e_hat ** p. 1 is the paper; 2 weighs each example's push by its own e_hat, so words
+    # the surrogate judges right (e_hat near 0) take little of the update (bench/lsed_gradient_check.py)
+    config.tune.distance_power = 1.0
     config.tune.jit_compile = False  # XLA for the surrogate's steps (needs surrogate.global_pairs="dataset")
     config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first
     config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)

@@ -192,6 +192,7 @@ class Job:
             update_surrogate=t.update_surrogate,
             update_model=update_model,
             filter_threshold=float(t.get("filter_threshold", 0.0)),
+            distance_power=float(t.get("distance_power", 1.0)),
             **stages_lib.surrogate_kwargs(self.config),
         )
         tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))

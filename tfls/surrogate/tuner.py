@@ -211,11 +211,15 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         update_model=True,
         global_pairs="py_function",
         filter_threshold=0.0,
+        distance_power=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.global_pairs = _check_global_pairs(global_pairs)
         self.filter_threshold = float(filter_threshold)
+        self.distance_power = float(distance_power)
+        if not self.distance_power > 0:
+            raise ValueError(f"distance_power must be > 0, got {distance_power}")
         self.model = model
         self.surrogate = surrogate
         self.embedding = surrogate.embedding
@@ -300,7 +304,8 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
                 self.kept_tracker.update_state(
                     tf.math.divide_no_nan(tf.reduce_sum(model_weight), tf.reduce_sum(weight))
                 )
-            surrogate_loss = tf.math.divide_no_nan(tf.reduce_sum(e_hat * model_weight), tf.reduce_sum(model_weight))
+            objective = e_hat if self.distance_power == 1.0 else tf.pow(e_hat, self.distance_power)
+            surrogate_loss = tf.math.divide_no_nan(tf.reduce_sum(objective * model_weight), tf.reduce_sum(model_weight))
             loss = surrogate_loss
             if self.ordinary_loss_weight:
                 loss = loss + self.ordinary_loss_weight * self.ordinary_loss_fn(outputs, y)
