@@ -87,3 +87,29 @@ def test_global_pair_dataset_is_the_step_stream_with_its_metric():
     np.testing.assert_array_equal(
         next(iter(b.global_pair_dataset(8)))[0].numpy(), _surrogate(seed=3).global_pairs(8)[0]
     )
+
+
+def test_approximation_errors_per_set_and_pooled():
+    """Each set's local error is the mean |e_hat - e| of its own pairs; the pooled figure weighs every pair
+    once (checked against the pairs' values computed here)."""
+    from tfls.surrogate.evaluation import approximation_errors
+
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    model, surrogate = task.build_model(), task.build_surrogate().build()
+    data = list(task.train_dataset(0).take(3))
+    sets = {
+        "a": tf.data.Dataset.from_tensors(data[0]),
+        "b": tf.data.Dataset.from_tensors(data[1]).concatenate(tf.data.Dataset.from_tensors(data[2])),
+    }
+    summary, _ = approximation_errors(surrogate, task, model, sets, 16)
+    errors = {}
+    for name, batches in (("a", data[:1]), ("b", data[1:])):
+        errs = []
+        for x, y in batches:
+            pred = model(x)
+            errs.append(np.abs(surrogate.distance(pred, y).numpy() - toy_task.zero_one(pred.numpy(), y.numpy())))
+        errors[name] = np.concatenate(errs)
+    for name in ("a", "b"):
+        np.testing.assert_allclose(summary["approx_l1_local_by_set"][name], errors[name].mean(), rtol=1e-5)
+    np.testing.assert_allclose(summary["approx_l1_local"], np.concatenate(list(errors.values())).mean(), rtol=1e-5)
+    assert summary["num_local_pairs"] == sum(len(v) for v in errors.values())

@@ -20,8 +20,10 @@ def approximation_errors(surrogate, task, model, eval_sets, num_global_pairs, ma
 
     Returns:
       `(summary, pairs)`: summary has `approx_l1_global`, `num_global_pairs` and, when any local pair was
-      seen, `approx_l1_local`, `num_local_pairs`; pairs holds the surrogate's and the true values of every
-      pair (`global_e_hat`, `global_e`, `local_e_hat`, `local_e`) for scatter plots.
+      seen, `approx_l1_local`, `num_local_pairs` (all sets together) and `approx_l1_local_by_set` (each
+      set's own: a set where the model errs more weighs more in the pooled figure); pairs holds the
+      surrogate's and the true values of every pair (`global_e_hat`, `global_e`, `local_e_hat`,
+      `local_e`) for scatter plots.
     """
     g_pred, g_target = surrogate.held_out_pairs(num_global_pairs, seed)
     e_hat = surrogate.distance(g_pred, g_target).numpy()
@@ -29,7 +31,9 @@ def approximation_errors(surrogate, task, model, eval_sets, num_global_pairs, ma
     summary = {"approx_l1_global": float(np.mean(np.abs(e_hat - e))), "num_global_pairs": int(len(e))}
     pairs = {"global_e_hat": e_hat, "global_e": e}
     errs, weights, local_hat, local_e = [], [], [], []
-    for ds in eval_sets.values():
+    by_set = {}
+    for name, ds in eval_sets.items():
+        first = len(errs)
         for i, (x, y) in enumerate(ds):
             if i >= max_batches:
                 break
@@ -42,9 +46,13 @@ def approximation_errors(surrogate, task, model, eval_sets, num_global_pairs, ma
             weights.append(w)
             local_hat.append(d[w > 0])
             local_e.append(t[w > 0])
+        if len(errs) > first:
+            err, w = np.concatenate(errs[first:]), np.concatenate(weights[first:])
+            by_set[name] = float(np.sum(err * w) / max(np.sum(w), 1e-12))
     if errs:
         err, w = np.concatenate(errs), np.concatenate(weights)
         summary["approx_l1_local"] = float(np.sum(err * w) / max(np.sum(w), 1e-12))
         summary["num_local_pairs"] = int(np.sum(w > 0))
+        summary["approx_l1_local_by_set"] = by_set
         pairs.update(local_e_hat=np.concatenate(local_hat), local_e=np.concatenate(local_e))
     return summary, pairs
