@@ -57,6 +57,8 @@ def main():
     parser.add_argument("--output", default="str_gradient_check.json")
     args = parser.parse_args()
 
+    import time
+
     import Levenshtein
     import tensorflow as tf
 
@@ -64,6 +66,7 @@ def main():
     from tfls.recognition.lsed import decode_matrices
     from tfls.recognition.task import RecognitionTask
 
+    start = time.time()
     config = common.load_config("str", None, overrides=common.parse_overrides(args.set))
     task = RecognitionTask(config)
     if task.is_ctc:
@@ -184,6 +187,7 @@ def main():
                 f"correct broken {v['correct_broken']}, total edits {v['total_edits_after']}",
                 flush=True,
             )
+    payload["wall_time_s"] = time.time() - start
     common.write_json(args.output, payload)
 
 

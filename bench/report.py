@@ -183,22 +183,37 @@ def quality_section(info, data):
     if described:
         lines += ["Variants (all tune for the same steps as the control): " + "; ".join(described) + ".", ""]
 
+    found = {
+        name
+        for s in seeds
+        for sur in [s.get("pretrained_surrogate") or {}] + [v.get("surrogate") or {} for v in s["variants"].values()]
+        for name in (sur.get("approx_l1_local_by_set") or {})
+    }
+    local_sets = [n for n in sets if n in found]  # reported sets only, never the validation set
     lines += [
         f"### {title}: approximation quality (mean |e_hat - e|, held-out pairs)",
         "",
-        "| surrogate | global pairs | local pairs (its tuned model's outputs) |",
-        "|---|---|---|",
+        "| surrogate | global pairs | local pairs, all sets (its tuned model's outputs) |"
+        + "".join(f" local: {n} |" for n in local_sets),
+        "|---|---|---|" + "---|" * len(local_sets),
     ]
+
+    def by_set(rows):
+        return "".join(
+            f" {_ms([(r.get('approx_l1_local_by_set') or {}).get(n) for r in rows], 3)} |" for n in local_sets
+        )
+
     pre = [s.get("pretrained_surrogate") or {} for s in seeds]
     lines.append(
         f"| pretrained on global pairs (local = baseline's outputs) | "
         f"{_ms([p.get('approx_l1_global') for p in pre], 3)} | {_ms([p.get('approx_l1_local') for p in pre], 3)} |"
+        + by_set(pre)
     )
     for variant in _all_variants(seeds):
         sur = [s["variants"].get(variant, {}).get("surrogate") or {} for s in seeds]
         lines.append(
             f"| after tuning: {variant} | {_ms([x.get('approx_l1_global') for x in sur], 3)} | "
-            f"{_ms([x.get('approx_l1_local') for x in sur], 3)} |"
+            f"{_ms([x.get('approx_l1_local') for x in sur], 3)} |" + by_set(sur)
         )
     lines += [""]
     return lines
@@ -393,6 +408,60 @@ def ood_breakdown_chapter():
     return lines + [""]
 
 
+def gradient_check_chapter():
+    """bench/lsed_gradient_check.py: the LS-ED surrogate's direction in z against the per-row cross entropy."""
+    data = _load("str_gradient_check.json")
+    if not data:
+        return []
+    share = data["share_of_gradient_on_correct_words"]
+    lines = [
+        "## STR: where the LS-ED surrogate's gradient points",
+        "",
+        f"`{data['command']}` (`{data['set']}`, the selection set: {data['words']} words, {data['wrong_words']} "
+        f"read wrong with {data['total_edits']} edits; weights `{data['weights']}`; {_machine_line(data)}). The "
+        "gradient of e_hat with respect to the free-running logits, against the reference direction softmax - "
+        "one_hot(truth) of the per-row cross entropy (which knows the answer). Each direction is normalised per "
+        "word, the logits stepped against it by the size shown, decoded again and counted.",
+        "",
+        f"Cosine of the two directions: wrong words {data['cosine_wrong_mean']} (same length as the truth "
+        f"{data['cosine_wrong_same_length_mean']}), correct words {data['cosine_correct_mean']}. Share of the summed "
+        f"gradient norm that falls on words already read right: surrogate {share['surrogate']:.0%}, reference "
+        f"{share['reference']:.0%}.",
+        "",
+        "| true edits e | words | mean e_hat | mean gradient norm, surrogate | mean gradient norm, reference |",
+        "|---|---|---|---|---|",
+    ]
+    for e, row in sorted(data["e_hat_by_e"].items(), key=lambda kv: int(kv[0])):
+        lines.append(
+            f"| {e} | {row['n']} | {row['mean_e_hat']:.3f} | {row.get('mean_grad_norm_surrogate', float('nan')):.4f} | "
+            f"{row.get('mean_grad_norm_reference', float('nan')):.4f} |"
+        )
+    lines += [
+        "",
+        "| direction | step | wrong words improved | wrong words worse | correct words broken | total edits after |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, steps in data["steps"].items():
+        for size, v in steps.items():
+            lines.append(
+                f"| {name} | {size} | {v['wrong_fixed_or_better']:.1%} | {v['wrong_worse']:.1%} | "
+                f"{v['correct_broken']:.1%} | {v['total_edits_after']} |"
+            )
+    if data.get("examples"):
+        lines += [
+            "",
+            "| truth | read | e | e_hat | cosine | surrogate step (best size): reads |",
+            "|---|---|---|---|---|---|",
+        ]
+        for ex in data["examples"][:8]:
+            best = ex["surrogate_step_best"]
+            lines.append(
+                f"| {ex['truth']} | {ex['read']} | {ex['e']} | {ex['e_hat']:.2f} | {ex['cosine_with_reference']:.2f} | "
+                f"{best['reads']} ({best['size']:g}, e={best['e']}) |"
+            )
+    return lines + [""]
+
+
 def peer_chapter():
     """The peers of bench/tesseract_peer.py and bench/rapidocr_peer.py (str_peers.json) beside tfls' STR
     models (the baseline, control and tuned rows of str_quality.json, when it holds the same sets)."""
@@ -569,6 +638,7 @@ def main():
         lines += capacity_chapter(stem)
     lines += peer_chapter()
     lines += ood_breakdown_chapter()
+    lines += gradient_check_chapter()
     lines += ocr_endtoend_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
