@@ -113,7 +113,7 @@ def main():
     start = time.time()
     for lam in lambdas:
         keras.utils.set_random_seed(config.seed)
-        surrogate = task.build_surrogate()
+        surrogate = task.build_surrogate().set_distance(config.surrogate.get("distance", "l2"))
         surrogate.reseed(config.seed * 1000 + 1)
         trainer = SurrogatePretrainer(
             surrogate,

@@ -73,7 +73,7 @@ def main():
         raise SystemExit("lsed_gradient_check: the attention recognizer only (free-running rows)")
     model = task.build_model()
     load_weights(args.weights, model, f"weights in {args.weights}")
-    surrogate = task.build_surrogate()
+    surrogate = task.build_surrogate().set_distance(config.surrogate.get("distance", "l2"))
     load_weights(args.surrogate, surrogate.embedding, f"surrogate weights in {args.surrogate}")
     charset = task.charset
 

@@ -113,3 +113,48 @@ def test_approximation_errors_per_set_and_pooled():
         np.testing.assert_allclose(summary["approx_l1_local_by_set"][name], errors[name].mean(), rtol=1e-5)
     np.testing.assert_allclose(summary["approx_l1_local"], np.concatenate(list(errors.values())).mean(), rtol=1e-5)
     assert summary["num_local_pairs"] == sum(len(v) for v in errors.values())
+
+
+@pytest.mark.parametrize("kind", ["l2", "l1", "squared_l2"])
+def test_distance_kinds_by_hand(kind):
+    """The identity embedding: e_hat is the chosen distance of the raw vectors, computed here in NumPy."""
+    import keras
+
+    embedding = keras.Sequential([keras.Input((3,)), keras.layers.Identity()])
+    surrogate = Surrogate(embedding, lambda p, t: np.zeros(len(p)), None, (3,), distance=kind).build()
+    a = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [1.0, -1.0, 0.5]], np.float32)
+    b = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0], [-1.0, 1.0, 0.5]], np.float32)
+    expected = {
+        "l2": [np.sqrt(4 + 9), 0.0, np.sqrt(8)],
+        "l1": [5.0, 0.0, 4.0],
+        "squared_l2": [13.0, 0.0, 8.0],
+    }[kind]
+    np.testing.assert_allclose(surrogate.distance(a, b).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_l1_adds_independent_differences_linearly_and_l2_in_quadrature():
+    """k one-hot rows changed, each a different direction: L1 and squared L2 grow as k, L2 as sqrt(k)."""
+    import keras
+
+    embedding = keras.Sequential([keras.Input((4, 5)), keras.layers.Flatten()])
+    target = np.tile(np.eye(5, dtype=np.float32)[0], (4, 1))[None]
+    preds = []
+    for k in range(1, 5):
+        p = target[0].copy()
+        p[:k] = np.eye(5, dtype=np.float32)[1]
+        preds.append(p)
+    preds = np.stack(preds)
+    targets = np.repeat(target, 4, axis=0)
+    ks = np.arange(1, 5)
+    values = {
+        kind: Surrogate(embedding, None, None, (4, 5), distance=kind).build().distance(preds, targets).numpy()
+        for kind in ("l2", "l1", "squared_l2")
+    }
+    np.testing.assert_allclose(values["l1"], 2 * ks, rtol=1e-6)
+    np.testing.assert_allclose(values["squared_l2"], 2 * ks, rtol=1e-6)
+    np.testing.assert_allclose(values["l2"], np.sqrt(2 * ks), rtol=1e-5)
+
+
+def test_unknown_distance_is_refused():
+    with pytest.raises(ValueError, match="surrogate distance must be one of"):
+        Surrogate(None, None, None, (3,), distance="cosine")

@@ -173,6 +173,7 @@ def base_problems(config):
         check_int(config, "surrogate.grad_penalty_every", 1),
         check_choice(config, "surrogate.grad_penalty_one_sided", (False, True)),
         check_choice(config, "surrogate.global_pairs", ("py_function", "dataset")),
+        check_choice(config, "surrogate.distance", ("l2", "l1", "squared_l2")),
         check_choice(config, "tune.jit_compile", (False, True)),
         check_float(config, "surrogate.robust_threshold"),
         check_int(config, "surrogate.eval_pairs", 1),

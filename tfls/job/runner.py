@@ -115,6 +115,7 @@ class Job:
         with self.strategy.scope():
             self.model = task.build_model()
             self.surrogate = task.build_surrogate()
+            self.surrogate.set_distance(config.surrogate.get("distance", "l2"))
             self.surrogate.build()
         self.surrogate.reseed(config.seed * 1000 + 1 + worker)
         self._eval_sets = None

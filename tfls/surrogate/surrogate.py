@@ -1,4 +1,5 @@
-"""A learned surrogate of a metric: e_hat(pred, target) = ||h_phi(pred) - h_phi(target)||_2."""
+"""A learned surrogate of a metric: e_hat(pred, target) = ||h_phi(pred) - h_phi(target)||_2 (the paper's), or the
+L1 or squared L2 distance of the two embeddings (`Surrogate.set_distance`)."""
 
 import abc
 
@@ -22,6 +23,9 @@ class PairGenerator(abc.ABC):
         """
 
 
+DISTANCES = ("l2", "l1", "squared_l2")
+
+
 class Surrogate:
     """Embedding network + the true metric + a global pair generator.
 
@@ -36,15 +40,34 @@ class Surrogate:
       metric_fn_tf: optional in-graph twin of `metric_fn`, `(pred, target) -> [N]` in TF ops. When given,
         `true_metric` uses it instead of `tf.py_function`, so a step needs no Python (XLA, TPU); it must
         agree with `metric_fn` (the NumPy metric stays the reference for evaluation and global pairs).
+      distance: how the two embeddings are compared (`DISTANCES`): "l2" (the paper), "l1" or "squared_l2".
     """
 
-    def __init__(self, embedding, metric_fn, pair_generator, pred_shape, seed=0, metric_fn_tf=None):
+    def __init__(self, embedding, metric_fn, pair_generator, pred_shape, seed=0, metric_fn_tf=None, distance="l2"):
+        self.set_distance(distance)
         self.embedding = embedding
         self.metric_fn = metric_fn
         self.metric_fn_tf = metric_fn_tf
         self.pair_generator = pair_generator
         self.pred_shape = tuple(int(d) for d in pred_shape)
         self.reseed(seed)
+
+    def set_distance(self, kind):
+        """Choose how embeddings are compared: "l2" `||a - b||_2` (the paper), "l1" `||a - b||_1`, or
+        "squared_l2" `||a - b||_2^2`.
+
+        Why not always L2: a Euclidean distance adds independent differences in quadrature, so k edits at k
+        places, each moving the embedding in its own direction, give about sqrt(k) times one edit's distance
+        (the binary cube's Hamming metric is exactly sqrt-compressed in L2, and no embedding in L2 avoids a
+        distortion growing with the length). L1, and squared L2, add such differences linearly (Hamming embeds
+        in both isometrically). Squared L2 also has a gradient that shrinks as a pair closes, where L2's and
+        L1's keep their size down to a distance of zero. The embedding's weights do not depend on the choice,
+        but a surrogate must be used with the distance it was fitted with.
+        """
+        if kind not in DISTANCES:
+            raise ValueError(f"surrogate distance must be one of {', '.join(DISTANCES)}; got {kind!r}")
+        self.distance_kind = kind
+        return self
 
     def reseed(self, seed):
         """Restart the global pair stream from `seed` (used on resume and per worker)."""
@@ -64,14 +87,20 @@ class Surrogate:
         return self.embedding.variables
 
     def distance(self, pred, target):
-        """Per-pair surrogate distance `||h(pred) - h(target)||_2`, shape `[N]`."""
+        """Per-pair surrogate distance of `h(pred)` and `h(target)` (`set_distance`; by default
+        `||h(pred) - h(target)||_2`), shape `[N]`."""
         pred = tf.cast(pred, tf.float32)
         target = tf.cast(target, tf.float32)
         # One embedding call for both halves; tf.split rather than slicing at a dynamic n: under XLA the
         # gradient of that slice inside the lazy penalty's tf.cond got a wrong (empty) shape.
         embedded_pred, embedded_target = tf.split(self.embedding(tf.concat([pred, target], axis=0)), 2, axis=0)
         diff = embedded_pred - embedded_target
-        return tf.sqrt(tf.reduce_sum(tf.square(diff), axis=-1) + 1e-12)
+        if self.distance_kind == "l1":
+            return tf.reduce_sum(tf.abs(diff), axis=-1)
+        squared = tf.reduce_sum(tf.square(diff), axis=-1)
+        if self.distance_kind == "squared_l2":
+            return squared
+        return tf.sqrt(squared + 1e-12)
 
     def _metric_numpy(self, pred, target):
         pred = np.asarray(pred)
