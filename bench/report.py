@@ -315,12 +315,15 @@ def quality_chapter(stem):
     return lines
 
 
-def capacity_chapter(stem):
-    cap = _load(f"{stem}_surrogate_capacity.json")
+def capacity_chapter(stem, name=None):
+    cap = _load(name or f"{stem}_surrogate_capacity.json")
     if not cap or not cap.get("rows"):
         return []
+    study = ""
+    if name:
+        study = ": " + name[len(f"{stem}_surrogate_capacity_") : -len(".json")]
     lines = [
-        f"## {stem} surrogate: approximation error against capacity and pretraining length",
+        f"## {stem} surrogate{study}: approximation error against capacity, pretraining, distance and penalty",
         "",
         f"Command: `{cap['command']}`; commit {cap['machine'].get('git_commit')}, "
         f"{cap['machine'].get('date')}. Fresh surrogate pretrained on global pairs from one trained "
@@ -360,6 +363,22 @@ def capacity_chapter(stem):
             f"{r['approx_l1_global']:.3f} | {r['approx_l1_local']:.3f} | {r['wall_s']:.0f} |"
         )
     lines.append("")
+    with_values = [r for r in cap["rows"] if r.get("mean_e_hat_by_true_value")]
+    if with_values:
+        lines += [
+            "Mean e_hat for each true value e (pairs counted in brackets): a faithful surrogate gives e_hat = e.",
+            "",
+            "| overrides | pairs | " + " | ".join(f"e = {k}" for k in ("0", "1", "2", "3", "4", "5", "6", ">6")) + " |",
+            "|---|---|" + "---|" * 8,
+        ]
+        for r in with_values:
+            for kind, values in r["mean_e_hat_by_true_value"].items():
+                cells = [
+                    f"{values[k][1]:.2f} ({values[k][0]})" if k in values else ""
+                    for k in ("0", "1", "2", "3", "4", "5", "6", ">6")
+                ]
+                lines.append(f"| `{r['overrides'] or 'default'}` | {kind} | " + " | ".join(cells) + " |")
+        lines.append("")
     return lines
 
 
@@ -636,6 +655,8 @@ def main():
         lines += quality_chapter(stem)
     for stem in _stems("_surrogate_capacity.json"):
         lines += capacity_chapter(stem)
+        for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, f"{stem}_surrogate_capacity_*.json"))):
+            lines += capacity_chapter(stem, os.path.basename(path))
     lines += peer_chapter()
     lines += ood_breakdown_chapter()
     lines += gradient_check_chapter()
