@@ -50,8 +50,8 @@ def base_config():
     config.surrogate.global_pairs = "py_function"
     config.surrogate.grad_penalty_one_sided = False  # True: max(0, ||g|| - 1)^2, a bound, not a target
     config.surrogate.grad_penalty_every = 1  # k: lazy gradient penalty on every k-th phi update, weight x k
-    # how h(pred) and h(target) are compared: l2 (the paper) | l1 | squared_l2 (tfls/surrogate/surrogate.py
-    # Surrogate.set_distance: L2 adds independent edits in quadrature, L1 and squared L2 add them up)
+    # how h(pred) and h(target) are compared: l2 (the paper) | l1 | squared_l2 (Surrogate.set_distance; for STR
+    # neither alternative fitted better: docs/RESULTS.md, "str surrogate: distance_penalty")
     config.surrogate.distance = "l2"
     config.surrogate.eval_pairs = 512  # held-out global pairs for the approximation error
 

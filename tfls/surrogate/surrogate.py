@@ -61,8 +61,10 @@ class Surrogate:
         (the binary cube's Hamming metric is exactly sqrt-compressed in L2, and no embedding in L2 avoids a
         distortion growing with the length). L1, and squared L2, add such differences linearly (Hamming embeds
         in both isometrically). Squared L2 also has a gradient that shrinks as a pair closes, where L2's and
-        L1's keep their size down to a distance of zero. The embedding's weights do not depend on the choice,
-        but a surrogate must be used with the distance it was fitted with.
+        L1's keep their size down to a distance of zero. (On STR neither fitted better than L2 in
+        `bench/surrogate_capacity.py`'s study: the compression of large distances there is mostly the gradient
+        penalty's pull towards unit slope.) The embedding's weights do not depend on the choice, but a
+        surrogate must be used with the distance it was fitted with.
         """
         if kind not in DISTANCES:
             raise ValueError(f"surrogate distance must be one of {', '.join(DISTANCES)}; got {kind!r}")
