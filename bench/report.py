@@ -142,7 +142,7 @@ def quality_section(info, data):
         values = {(name, k): [at(getter, s).get(k) for s in seeds] for name, getter in models for k in metrics}
         digits = {k: _digits([v for name, _ in models for v in values[(name, k)]]) for k in metrics}
         lines += [
-            f"### {title}: gradient quality on `{set_name}` ({_seeds(seeds)}, mean ± std)",
+            f"### {title}: model quality on `{set_name}` ({_seeds(seeds)}, mean ± std)",
             "",
             "| model | "
             + " | ".join(_header(k, m) for k, m in metrics.items())
