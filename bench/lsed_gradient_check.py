@@ -31,14 +31,14 @@ STEPS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
 
 def step_outcomes(logits, grad, decode, gts, sizes):
     """Edit distances after `logits - size * grad / ||grad||` (per word) for every size: `{size: [N]}`."""
-    import Levenshtein
+    from tfls.recognition.metrics import edit_distances
 
     norm = np.sqrt(np.sum(grad**2, axis=(1, 2), keepdims=True)) + 1e-12
     unit = grad / norm
     out = {}
     for size in sizes:
         texts = decode(logits - size * unit)
-        out[size] = np.asarray([Levenshtein.distance(p, g) for p, g in zip(texts, gts)])
+        out[size] = edit_distances(texts, gts)
     return out
 
 
@@ -59,11 +59,11 @@ def main():
 
     import time
 
-    import Levenshtein
     import tensorflow as tf
 
     from tfls.job.weights import load_weights
     from tfls.recognition.lsed import decode_matrices
+    from tfls.recognition.metrics import edit_distances
     from tfls.recognition.task import RecognitionTask
 
     start = time.time()
@@ -95,10 +95,11 @@ def main():
         g_ref = tf.nn.softmax(logits, axis=-1).numpy() - target.numpy()
         preds = decode(lg)
         gts = decode(target.numpy())
-        e = np.asarray([Levenshtein.distance(p, g) for p, g in zip(preds, gts)])
+        e = edit_distances(preds, gts)
+        cos = cosine(g_sur, g_ref)
         rows["e"].append(e)
         rows["e_hat"].append(e_hat.numpy())
-        rows["cos"].append(cosine(g_sur, g_ref))
+        rows["cos"].append(cos)
         rows["norm_sur"].append(np.sqrt(np.sum(g_sur**2, axis=(1, 2))))
         rows["norm_ref"].append(np.sqrt(np.sum(g_ref**2, axis=(1, 2))))
         rows["len_gt"].append(np.asarray([len(g) for g in gts]))
@@ -117,7 +118,7 @@ def main():
                         "read": preds[i],
                         "e": int(e[i]),
                         "e_hat": round(float(e_hat[i]), 3),
-                        "cosine_with_reference": round(float(cosine(g_sur[i : i + 1], g_ref[i : i + 1])[0]), 3),
+                        "cosine_with_reference": round(float(cos[i]), 3),
                         "surrogate_step_best": {
                             "size": best,
                             "reads": decode(
