@@ -38,6 +38,13 @@ VARIANTS = {
     "no_grad_penalty": ({"surrogate.grad_penalty_weight": 0.0}, True),
     # lazy gradient penalty during tuning: on every 4th phi update, weighted 4 times (issue 17's cost lever)
     "lazy_penalty": ({"surrogate.grad_penalty_every": 4}, True),
+    # issue 17's cheap step: lazy penalty, global pairs from a tf.data stream, the metric in the graph (no host
+    # call in the step); with and without XLA
+    "stream_lazy": ({"surrogate.grad_penalty_every": 4, "surrogate.global_pairs": "dataset"}, True),
+    "stream_lazy_xla": (
+        {"surrogate.grad_penalty_every": 4, "surrogate.global_pairs": "dataset", "tune.jit_compile": True},
+        True,
+    ),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
     # FEDS: examples whose surrogate error |e_hat - e| passes 1 give the model less gradient (ramp to 0 at 2)
     "feds": ({"tune.filter_threshold": 1.0}, True),

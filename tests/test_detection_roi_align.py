@@ -1,6 +1,7 @@
 """Rotated RoIAlign against a NumPy reference."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from tfls.detection import roi_align
@@ -104,3 +105,39 @@ def test_sparse_pooling_equals_gathered_samples_and_their_gradient():
             tape.gradient(loss_ours, features).numpy(), tape.gradient(loss_ref, features).numpy(), atol=1e-5
         )
         assert np.all(ours.numpy()[1, 1] == 0)
+
+
+def test_gather_method_equals_the_sparse_product_and_compiles_with_xla():
+    """The XLA path (method="gather") gives the sparse product's values and feature gradients; XLA compiles
+    it, and rejects the sparse product (which is why the detector switches under jit_compile)."""
+    rng = np.random.default_rng(4)
+    features = tf.constant(rng.normal(size=(2, 10, 10, 3)).astype(np.float32))
+    t = rng.uniform(-np.pi, np.pi, (2, 5))
+    rois = np.stack(
+        [rng.uniform(-0.2, 1.2, (2, 5)), rng.uniform(-0.2, 1.2, (2, 5)), rng.uniform(0.05, 0.9, (2, 5)),
+         rng.uniform(0.05, 0.5, (2, 5)), np.cos(t), np.sin(t)], -1
+    ).astype(np.float32)  # fmt: skip
+    weights = tf.constant(rng.normal(size=(2, 5, 3, 3, 3)).astype(np.float32))
+
+    def pooled_and_grad_of(f, method):
+        with tf.GradientTape() as tape:
+            tape.watch(f)
+            out = roi_align.rotated_roi_align(f, rois, 3, sampling_ratio=2, method=method)
+            loss = tf.reduce_sum(out * weights)
+        return out, tape.gradient(loss, f)
+
+    sparse, sparse_grad = pooled_and_grad_of(features, "sparse")
+    gather, gather_grad = pooled_and_grad_of(features, "gather")
+    np.testing.assert_allclose(gather.numpy(), sparse.numpy(), atol=1e-5)
+    np.testing.assert_allclose(gather_grad.numpy(), sparse_grad.numpy(), atol=1e-5)
+    # and both agree with the NumPy reference on one box
+    np.testing.assert_allclose(gather.numpy()[1, 2], _np_roi_align(features.numpy()[1], rois[1, 2], 3, 2), atol=1e-5)
+
+    xla_gather = tf.function(lambda f: pooled_and_grad_of(f, "gather"), jit_compile=True)
+    out, grad = xla_gather(features)
+    np.testing.assert_allclose(out.numpy(), sparse.numpy(), atol=1e-5)
+    np.testing.assert_allclose(grad.numpy(), sparse_grad.numpy(), atol=1e-5)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="SparseTensorDenseMatMul"):
+        tf.function(lambda f: pooled_and_grad_of(f, "sparse"), jit_compile=True)(features)
+    with pytest.raises(ValueError, match="method must be one of"):
+        roi_align.rotated_roi_align(features, rois, 3, method="dense")

@@ -1,7 +1,6 @@
 """export/client.py: request bodies against the tensorflow-serving-api protos and a loopback HTTP double."""
 
 import base64
-import importlib.util
 import json
 import os
 import threading
@@ -10,12 +9,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_file
 from tensorflow_serving.apis import predict_pb2
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location("tfls_export_client", os.path.join(ROOT, "export", "client.py"))
-client = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(client)
+client = load_file("tfls_export_client", "export", "client.py")
 
 IMAGES = [b"\x89PNG fake one", b"\xff\xd8\x00 fake two"]
 

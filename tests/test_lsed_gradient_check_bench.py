@@ -1,6 +1,5 @@
 """bench/lsed_gradient_check.py's measurements on hand-made logits, and surrogate_capacity's per-value means."""
 
-import importlib.util
 import os
 import sys
 
@@ -9,13 +8,7 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "bench", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from helpers import load_bench as _module  # noqa: E402
 
 check = _module("lsed_gradient_check")
 capacity = _module("surrogate_capacity")

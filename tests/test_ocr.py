@@ -1,7 +1,6 @@
 """Reading photos: the in-graph crop against its NumPy reference, reading order, the ICDAR 2015 end-to-end
 matcher on hand-computed cases, the OCR export in a fresh process (both loaders), and `tfls read`."""
 
-import importlib.util
 import io
 import json
 import os
@@ -11,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_file
 from PIL import Image
 
 from tfls.detection import boxes as box_lib
@@ -537,9 +537,7 @@ def test_client_prints_ocr_rows_and_models_config_lists_ocr():
     from tensorflow_serving.apis import predict_pb2
     from tensorflow_serving.config import model_server_config_pb2
 
-    spec = importlib.util.spec_from_file_location("tfls_export_client", os.path.join(ROOT, "export", "client.py"))
-    client = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(client)
+    client = load_file("tfls_export_client", "export", "client.py")
     response = predict_pb2.PredictResponse()
     outputs = {
         "boxes": np.arange(16, dtype=np.float32).reshape(1, 2, 8),

@@ -1,7 +1,6 @@
 """bench/ocr_endtoend.py's glue: rendered scenes scored end to end through a stand-in system, RapidOCR's lines
 split into words, the report's section, and the one-line errors. No RapidOCR and no trained weights needed."""
 
-import importlib.util
 import os
 import sys
 
@@ -11,13 +10,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
-
-def _module(name):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "bench", f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from helpers import load_bench as _module  # noqa: E402
 
 bench = _module("ocr_endtoend")
 report = _module("report")

@@ -1,7 +1,6 @@
 """Vocabulary, renderer determinism, synthetic pipelines and held-out sets, LMDB writer/reader with filtered
 and corrupt records."""
 
-import importlib.util
 import io
 import logging
 import os
@@ -10,6 +9,7 @@ import lmdb
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import load_file
 from PIL import Image
 
 from tfls.recognition import data as data_lib
@@ -108,9 +108,7 @@ def test_synthetic_stream_matches_render_arrays():
 
 
 def str_config(**data):
-    spec = importlib.util.spec_from_file_location("str_cfg", os.path.join(ROOT, "configs", "str.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file("str_cfg", "configs", "str.py")
     config = module.get_config()
     config.data.update(dict(dict(corpus_size=200, eval_size=12, train_pool=0), **data))
     config.eval.batch_size = 5

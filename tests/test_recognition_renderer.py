@@ -1,10 +1,10 @@
 """Fonts (discovery, glyph checks, held-out split) and the word renderer's distortions, one key at a time."""
 
-import importlib.util
 import os
 
 import numpy as np
 import pytest
+from helpers import load_file
 
 from tfls.recognition import fonts as fonts_lib
 from tfls.recognition import renderer as renderer_lib
@@ -14,9 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def str_config():
-    spec = importlib.util.spec_from_file_location("str_cfg", os.path.join(ROOT, "configs", "str.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_file("str_cfg", "configs", "str.py")
     return module.get_config()
 
 

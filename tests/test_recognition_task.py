@@ -131,3 +131,26 @@ def test_training_stream_draws_the_hard_share_and_val_keeps_the_ordinary_mix():
     config.data.hard_fraction = 0.0
     assert RecognitionTask(config).train_renderer is not None
     assert not isinstance(RecognitionTask(config).train_renderer, MixedRenderer)
+
+
+def test_free_running_tuning_step_without_host_calls():
+    """The TPU-like check on the attention recognizer's free-running tuning step: with streamed global pairs
+    and the in-graph edit distance it holds no py_function (tests/test_surrogate_tuner.py shows that the check
+    sees the default pair path's py_function)."""
+    import keras
+    from helpers import HOST_CALL_OPS, op_types
+
+    from tfls.surrogate import SurrogateTuner
+
+    task = RecognitionTask(tiny_config("attn"))
+    model = task.build_model()
+    data = task.train_dataset(0)
+
+    tuner = SurrogateTuner(
+        model, task.build_surrogate(), task.tuning_forward, task.surrogate_pairs, task.ordinary_loss,
+        global_batch_size=4, global_pairs="dataset",
+    )  # fmt: skip
+    tuner.compile(keras.optimizers.Adam(1e-4), keras.optimizers.Adam(1e-3), jit_compile=True)
+    spec = tf.data.Dataset.zip((data, tuner._global_pair_stream())).element_spec
+    assert task.config.tune.outputs == "free_running"
+    assert not op_types(tf.function(tuner.train_step).get_concrete_function(spec)) & HOST_CALL_OPS

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import toy_task
+from helpers import HOST_CALL_OPS, op_types
 
 from tfls.surrogate import OrdinaryTrainer, PairGenerator, Surrogate, SurrogatePretrainer, SurrogateTuner, losses
 
@@ -259,18 +260,6 @@ def _in_graph_tuner(task, global_pairs="dataset", metric_fn_tf=zero_one_tf, jit_
     return tuner
 
 
-_HOST_CALLS = {"PyFunc", "PyFuncStateless", "EagerPyFunc"}
-
-
-def _op_types(concrete):
-    """Every op type of a concrete function's graph, nested functions (cond branches, loops) included."""
-    graph_def = concrete.graph.as_graph_def()
-    types = {node.op for node in graph_def.node}
-    for function in graph_def.library.function:
-        types |= {node.op for node in function.node_def}
-    return types
-
-
 def test_step_without_host_calls_runs_with_xla():
     """The TPU-like constraint: with streamed global pairs and an in-graph metric the train step holds no
     PyFunc / EagerPyFunc op, and the run compiles with XLA."""
@@ -279,7 +268,7 @@ def test_step_without_host_calls_runs_with_xla():
 
     tuner = _in_graph_tuner(task, jit_compile=True)
     spec = tf.data.Dataset.zip((data, tuner._global_pair_stream())).element_spec
-    assert not _op_types(tf.function(tuner.train_step).get_concrete_function(spec)) & _HOST_CALLS
+    assert not op_types(tf.function(tuner.train_step).get_concrete_function(spec)) & HOST_CALL_OPS
     theta0 = _snapshot(tuner.model.trainable_variables)
     history = tuner.fit(data, steps_per_epoch=4, epochs=1, verbose=0)
     assert tuner.jit_compile is True
@@ -289,7 +278,7 @@ def test_step_without_host_calls_runs_with_xla():
 
     # the check is not vacuous: the default path leaves the graph through py_function
     default = _in_graph_tuner(task, global_pairs="py_function", metric_fn_tf=None)
-    assert _op_types(tf.function(default.train_step).get_concrete_function(data.element_spec)) & _HOST_CALLS
+    assert op_types(tf.function(default.train_step).get_concrete_function(data.element_spec)) & HOST_CALL_OPS
 
 
 def test_jit_compile_needs_an_in_graph_step():

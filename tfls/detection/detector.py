@@ -101,6 +101,8 @@ class RotatedFasterRCNN(keras.Model):
         self.roi_size, self.head_units = int(roi_size), int(head_units)
         self.max_detections, self.det_nms_iou = int(max_detections), float(det_nms_iou)
         self.det_score_threshold = float(det_score_threshold)
+        # rotated RoIAlign's kernel: "sparse" (fastest on CPU) | "gather" (XLA has no sparse product)
+        self.roi_align_method = "sparse"
         if backbone == "small":
             self.backbone = small_resnet(self.image_size, self.widths, self.channels)
         elif backbone == "resnet50_fpn":
@@ -171,9 +173,14 @@ class RotatedFasterRCNN(keras.Model):
         rois, _, _, valid, _ = nms_lib.rotated_nms(boxes, scores, self.rpn_post_nms, self.rpn_nms_iou)
         return rois, valid
 
+    def use_xla_kernels(self, on):
+        """Trainers call this from `compile(jit_compile=...)`: with XLA the RoI pooling gathers its taps (the
+        same sums) instead of one sparse-dense product, which XLA cannot compile."""
+        self.roi_align_method = "gather" if on else "sparse"
+
     def head(self, features, rois, training=False):
         """RoI head: `(logits [B, R], deltas [B, R, 6])` for `rois [B, R, 6]`."""
-        pooled = roi_align.rotated_roi_align(features, rois, self.roi_size)
+        pooled = roi_align.rotated_roi_align(features, rois, self.roi_size, method=self.roi_align_method)
         b, r = tf.shape(rois)[0], tf.shape(rois)[1]
         flat = tf.reshape(pooled, [b * r, self.roi_size * self.roi_size * self.channels])
         hidden = self.head_fc2(self.head_fc1(flat))

@@ -28,7 +28,10 @@ def bilinear_sample(features, x, y):
     )
 
 
-def rotated_roi_align(features, rois, output_size, sampling_ratio=2):
+ROI_ALIGN_METHODS = ("sparse", "gather")
+
+
+def rotated_roi_align(features, rois, output_size, sampling_ratio=2, method="sparse"):
     """Pool each rotated RoI to a `output_size x output_size` grid aligned with the box.
 
     Bin (i, j) averages `sampling_ratio^2` bilinear samples at box-frame offsets
@@ -40,11 +43,16 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2):
     instead of gathering `[B, R * (P r)^2, C]` tap values four times and averaging them: the same sums in
     another order (float rounding only).
 
+    XLA has no kernel for the sparse product, so `method="gather"` computes the same weighted sum by gathering
+    the `4 r^2` taps of every bin (`[B * R * P * P, 4 r^2, C]` values) and reducing them: the path for steps
+    compiled with `jit_compile=True` (or on TPU); more memory, the same sums up to float rounding.
+
     Args:
       features: `[B, H, W, C]` feature map covering the whole (square) image.
       rois: `[B, R, 6]` normalised boxes; no gradient flows into them.
       output_size: P.
       sampling_ratio: r, samples per bin side.
+      method: "sparse" (one sparse-dense product) | "gather" (XLA-compilable).
 
     Returns:
       `[B, R, P, P, C]` pooled features (row i runs along the box's height axis, column j along its width).
@@ -78,6 +86,12 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2):
     pixel = tf.clip_by_value(taps_y, 0, h - 1) * w + tf.clip_by_value(taps_x, 0, w - 1)
     column = pixel + tf.range(b)[:, None, None, None, None, None, None] * (h * w)
     row = tf.broadcast_to(tf.reshape(tf.range(b * nr * p * p), [b, nr, p, p, 1, 1, 1]), tf.shape(column))
+    if method not in ROI_ALIGN_METHODS:
+        raise ValueError(f"rotated_roi_align: method must be one of {ROI_ALIGN_METHODS}, got {method!r}")
+    if method == "gather":
+        taps = tf.gather(tf.reshape(features, [b * h * w, ch]), tf.reshape(column, [-1]))
+        taps = tf.reshape(taps, [b * nr * p * p, 4 * r * r, ch]) * tf.reshape(weights, [-1, 4 * r * r, 1])
+        return tf.reshape(tf.reduce_sum(taps, 1), [b, nr, p, p, ch])
     indices = tf.cast(tf.stack([tf.reshape(row, [-1]), tf.reshape(column, [-1])], 1), tf.int64)
     dense_shape = tf.cast(tf.stack([b * nr * p * p, b * h * w]), tf.int64)
     pooling = tf.sparse.SparseTensor(indices, tf.reshape(weights, [-1]), dense_shape)

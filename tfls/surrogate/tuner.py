@@ -65,6 +65,14 @@ def _step_logs(metrics):
 GLOBAL_PAIR_SOURCES = ("py_function", "dataset")
 
 
+def _select_kernels(model, jit_compile):
+    """A model whose layers have an XLA-compilable variant of some op (the detector's RoI pooling) exposes
+    `use_xla_kernels(on)`; compiling a trainer with `jit_compile=True` switches it on, `False` back off."""
+    hook = getattr(model, "use_xla_kernels", None)
+    if callable(hook):
+        hook(bool(jit_compile))  # "auto" may compile: the XLA variant computes the same values either way
+
+
 def _check_global_pairs(value):
     if value not in GLOBAL_PAIR_SOURCES:
         raise ValueError(f"global_pairs must be one of {GLOBAL_PAIR_SOURCES}, got {value!r}")
@@ -249,6 +257,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
     def compile(self, model_optimizer, surrogate_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
         self._check_jit(kwargs, needs_metric_tf=True)
+        _select_kernels(self.model, kwargs["jit_compile"])
         super().compile(**kwargs)
         self.model_optimizer = model_optimizer
         self.surrogate_optimizer = surrogate_optimizer
@@ -415,6 +424,7 @@ class OrdinaryTrainer(_PreBuilt, keras.Model):
 
     def compile(self, model_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
+        _select_kernels(self.model, kwargs["jit_compile"])
         super().compile(**kwargs)
         self.model_optimizer = model_optimizer
         _build_optimizer(model_optimizer, self.model.trainable_variables)
