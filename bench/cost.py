@@ -96,20 +96,38 @@ def _in_graph_metric(task, surrogate):
 def tuning_variants(config, in_graph_available, rows="all"):
     """`(label, in_graph, tuner overrides, jit)` of each timed tuning row; the first is the default config.
 
-    `rows="reduced"` keeps one change per row after the default (metric path, then k=4, then XLA), for
-    machines where every XLA compilation of a big model costs minutes."""
-    k = int(config.surrogate.get("grad_penalty_every", 1))
-    out = [(f"py_function metric, k={k} (default config)", False, {"grad_penalty_every": k}, False)]
-    if rows == "all":
-        out += [(f"py_function metric, k={j}", False, {"grad_penalty_every": j}, False) for j in (1, 4) if j != k]
+    The rows: the metric and the global pairs through `tf.py_function` (the paper's path, every step) and the
+    in-graph metric with the pair stream, each with the gradient penalty on every step (k=1) and on every 4th
+    (k=4), the in-graph ones without and with XLA. The row that matches the task's config (its
+    `surrogate.global_pairs`, `surrogate.grad_penalty_every`, `tune.jit_compile`) comes first, labelled the
+    default. `rows="reduced"` drops the py_function k=4 and XLA k=1 rows, for machines where every XLA
+    compilation of a big model costs minutes."""
+
+    def label(in_graph, k, jit):
+        if not in_graph:
+            return f"py_function metric, k={k}"
+        return f"in-graph metric + pair stream, k={k}, jit {'on' if jit else 'off'}"
+
+    def row(in_graph, k, jit):
+        overrides = {"grad_penalty_every": k, "global_pairs": "dataset" if in_graph else "py_function"}
+        return [label(in_graph, k, jit), in_graph, overrides, jit]
+
+    out = [row(False, 1, False)] + ([row(False, 4, False)] if rows == "all" else [])
     if in_graph_available:
-        for jit in (False, True):
-            for j in (1, 4):
-                if rows == "reduced" and jit and j == 1:
-                    continue
-                label = f"in-graph metric + pair stream, k={j}, jit {'on' if jit else 'off'}"
-                out.append((label, True, {"grad_penalty_every": j, "global_pairs": "dataset"}, jit))
-    return out
+        out += [row(True, 1, False), row(True, 4, False)]
+        out += [row(True, 1, True)] if rows == "all" else []
+        out += [row(True, 4, True)]
+    k = int(config.surrogate.get("grad_penalty_every", 1))
+    in_graph = config.surrogate.get("global_pairs", "py_function") == "dataset" and in_graph_available
+    jit = bool(config.tune.get("jit_compile", False)) and in_graph
+    default = label(in_graph, k, jit)
+    match = [r for r in out if r[0] == default]
+    if match:
+        out.remove(match[0])
+    else:
+        match = [row(in_graph, k, jit)]
+    match[0][0] += " (default config)"
+    return [tuple(r) for r in match + out]
 
 
 def _make_variant(job, metric_tf, in_graph, overrides, jit):
