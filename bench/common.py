@@ -121,6 +121,12 @@ def machine():
         info["git_commit"] = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
         ).stdout.strip()
+        # tracked files changed since that commit (the run's code is then not exactly the commit's)
+        changed = subprocess.run(
+            ["git", "diff", "--name-only", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.split()
+        if changed:
+            info["git_uncommitted_changes"] = changed
     except OSError:
         pass
     info["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
