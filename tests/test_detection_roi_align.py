@@ -82,14 +82,19 @@ def _gathered_roi_align(features, rois, p, r):
     return tf.reduce_mean(values, axis=[3, 5])
 
 
+def _random_rois(rng, shape, min_size):
+    """Rotated boxes `shape + (6,)`: centres partly off the map, widths up to 0.9, heights up to 0.5."""
+    t = rng.uniform(-np.pi, np.pi, shape)
+    return np.stack(
+        [rng.uniform(-0.2, 1.2, shape), rng.uniform(-0.2, 1.2, shape), rng.uniform(min_size, 0.9, shape),
+         rng.uniform(min_size, 0.5, shape), np.cos(t), np.sin(t)], -1
+    ).astype(np.float32)  # fmt: skip
+
+
 def test_sparse_pooling_equals_gathered_samples_and_their_gradient():
     rng = np.random.default_rng(1)
     features = tf.constant(rng.normal(size=(2, 12, 12, 5)).astype(np.float32))
-    t = rng.uniform(-np.pi, np.pi, (2, 9))
-    rois = np.stack(
-        [rng.uniform(-0.2, 1.2, (2, 9)), rng.uniform(-0.2, 1.2, (2, 9)), rng.uniform(0.0, 0.9, (2, 9)),
-         rng.uniform(0.0, 0.5, (2, 9)), np.cos(t), np.sin(t)], -1
-    ).astype(np.float32)  # fmt: skip
+    rois = _random_rois(rng, (2, 9), min_size=0.0)
     rois[0, 0] = [0.5, 0.5, 1.0, 1.0, 1.0, 0.0]  # the whole map
     rois[1, 1] = [1.5, 1.5, 0.2, 0.1, 1.0, 0.0]  # wholly outside: zeros
     weights = tf.constant(rng.normal(size=(2, 9, 3, 3, 5)).astype(np.float32))
@@ -112,11 +117,7 @@ def test_gather_method_equals_the_sparse_product_and_compiles_with_xla():
     it, and rejects the sparse product (which is why the detector switches under jit_compile)."""
     rng = np.random.default_rng(4)
     features = tf.constant(rng.normal(size=(2, 10, 10, 3)).astype(np.float32))
-    t = rng.uniform(-np.pi, np.pi, (2, 5))
-    rois = np.stack(
-        [rng.uniform(-0.2, 1.2, (2, 5)), rng.uniform(-0.2, 1.2, (2, 5)), rng.uniform(0.05, 0.9, (2, 5)),
-         rng.uniform(0.05, 0.5, (2, 5)), np.cos(t), np.sin(t)], -1
-    ).astype(np.float32)  # fmt: skip
+    rois = _random_rois(rng, (2, 5), min_size=0.05)
     weights = tf.constant(rng.normal(size=(2, 5, 3, 3, 3)).astype(np.float32))
 
     def pooled_and_grad_of(f, method):

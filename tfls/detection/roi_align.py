@@ -57,6 +57,8 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2, method="spa
     Returns:
       `[B, R, P, P, C]` pooled features (row i runs along the box's height axis, column j along its width).
     """
+    if method not in ROI_ALIGN_METHODS:
+        raise ValueError(f"rotated_roi_align: method must be one of {ROI_ALIGN_METHODS}, got {method!r}")
     features = tf.convert_to_tensor(features)
     rois = tf.stop_gradient(tf.convert_to_tensor(rois, tf.float32))
     p, r = output_size, sampling_ratio
@@ -85,13 +87,11 @@ def rotated_roi_align(features, rois, output_size, sampling_ratio=2, method="spa
     weights = tf.where(inside, weights / float(r * r), 0.0)
     pixel = tf.clip_by_value(taps_y, 0, h - 1) * w + tf.clip_by_value(taps_x, 0, w - 1)
     column = pixel + tf.range(b)[:, None, None, None, None, None, None] * (h * w)
-    row = tf.broadcast_to(tf.reshape(tf.range(b * nr * p * p), [b, nr, p, p, 1, 1, 1]), tf.shape(column))
-    if method not in ROI_ALIGN_METHODS:
-        raise ValueError(f"rotated_roi_align: method must be one of {ROI_ALIGN_METHODS}, got {method!r}")
     if method == "gather":
         taps = tf.gather(tf.reshape(features, [b * h * w, ch]), tf.reshape(column, [-1]))
         taps = tf.reshape(taps, [b * nr * p * p, 4 * r * r, ch]) * tf.reshape(weights, [-1, 4 * r * r, 1])
         return tf.reshape(tf.reduce_sum(taps, 1), [b, nr, p, p, ch])
+    row = tf.broadcast_to(tf.reshape(tf.range(b * nr * p * p), [b, nr, p, p, 1, 1, 1]), tf.shape(column))
     indices = tf.cast(tf.stack([tf.reshape(row, [-1]), tf.reshape(column, [-1])], 1), tf.int64)
     dense_shape = tf.cast(tf.stack([b * nr * p * p, b * h * w]), tf.int64)
     pooling = tf.sparse.SparseTensor(indices, tf.reshape(weights, [-1]), dense_shape)
