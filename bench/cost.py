@@ -18,6 +18,7 @@ loader loads it.
 import argparse
 import copy
 import json
+import math
 import os
 import resource
 import shutil
@@ -64,17 +65,34 @@ def _step_clock():
     return Clock(), durations
 
 
-def _timed_fit(trainer, dataset, steps, warmup):
-    """Median wall time of one step, over `steps` steps after `warmup` (tracing) steps (none when 0).
+def window_step_time(durations, period=1):
+    """One step's wall time from per-step `durations` of a step whose work cycles with `period` (lazy
+    penalty, phi on every m-th step): the median over consecutive windows of `period` steps of each window's
+    mean. Every window holds each phase of the cycle once, so the figure is a cycle's mean step, where a
+    plain median of per-step times would pick the common cheap step and leave the periodic heavy one out;
+    the median over windows still drops a window hit by a stall. With period 1 it is the median step."""
+    period = max(int(period), 1)
+    windows = len(durations) // period
+    if windows < 1:
+        raise ValueError(f"{len(durations)} timed steps hold no whole cycle of {period}")
+    means = np.asarray(durations[: windows * period], np.float64).reshape(windows, period).mean(axis=1)
+    return float(np.median(means))
 
-    The median of per-step times, not the fit call's total / steps: each `fit` call also pays a fixed
-    start-up and shut-down cost (iterator, callbacks, final logs: ~1-4 s here), which would otherwise be
-    spread over the steps and dominate short measurements."""
+
+def _timed_fit(trainer, dataset, steps, warmup, period=1):
+    """Wall time of one step (`window_step_time`) over at least `steps` steps after `warmup` (tracing)
+    steps (none when 0): rounded up to whole cycles of `period`, at least 3 of them.
+
+    Per-step times, not the fit call's total / steps: each `fit` call also pays a fixed start-up and
+    shut-down cost (iterator, callbacks, final logs: ~1-4 s here), which would otherwise be spread over the
+    steps and dominate short measurements."""
     if warmup:
         trainer.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
+    period = max(int(period), 1)
+    steps = period * max(3 if period > 1 else 1, -(-steps // period))
     clock, durations = _step_clock()
     trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
-    return float(np.median(durations))
+    return window_step_time(durations, period)
 
 
 def _in_graph_metric(task, surrogate):
@@ -98,36 +116,55 @@ def tuning_variants(config, in_graph_available, rows="all"):
 
     The rows: the metric and the global pairs through `tf.py_function` (the paper's path, every step) and the
     in-graph metric with the pair stream, each with the gradient penalty on every step (k=1) and on every 4th
-    (k=4), the in-graph ones without and with XLA. The row that matches the task's config (its
-    `surrogate.global_pairs`, `surrogate.grad_penalty_every`, `tune.jit_compile`) comes first, labelled the
-    default. `rows="reduced"` drops the py_function k=4 and XLA k=1 rows, for machines where every XLA
-    compilation of a big model costs minutes."""
+    (k=4), the in-graph ones without and with XLA, and the in-graph k=4 step with phi updated on every 2nd step
+    (m=2, `tune.surrogate_every`). The row that matches the task's config (its `surrogate.global_pairs`,
+    `surrogate.grad_penalty_every`, `tune.surrogate_every`, `tune.global_batch_size`, `tune.jit_compile`)
+    comes first, labelled the default. `rows="reduced"` drops the py_function k=4 and XLA k=1 rows, for
+    machines where every XLA compilation of a big model costs minutes."""
 
-    def label(in_graph, k, jit):
+    def label(in_graph, k, jit, m=1, g=0):
+        extra = (f", phi every {m} steps" if m > 1 else "") + (f", {g} global pairs" if g else "")
         if not in_graph:
-            return f"py_function metric, k={k}"
-        return f"in-graph metric + pair stream, k={k}, jit {'on' if jit else 'off'}"
+            return f"py_function metric, k={k}{extra}"
+        return f"in-graph metric + pair stream, k={k}{extra}, jit {'on' if jit else 'off'}"
 
-    def row(in_graph, k, jit):
+    def row(in_graph, k, jit, m=1, g=0):
         overrides = {"grad_penalty_every": k, "global_pairs": "dataset" if in_graph else "py_function"}
-        return [label(in_graph, k, jit), in_graph, overrides, jit]
+        overrides["surrogate_every"] = m
+        if g:
+            overrides["global_batch_size"] = g
+        return [label(in_graph, k, jit, m, g), in_graph, overrides, jit]
 
     out = [row(False, 1, False)] + ([row(False, 4, False)] if rows == "all" else [])
     if in_graph_available:
-        out += [row(True, 1, False), row(True, 4, False)]
+        out += [row(True, 1, False), row(True, 4, False), row(True, 4, False, m=2)]
         out += [row(True, 1, True)] if rows == "all" else []
         out += [row(True, 4, True)]
     k = int(config.surrogate.get("grad_penalty_every", 1))
+    m = int(config.tune.get("surrogate_every", 1))
+    g = int(config.tune.get("global_batch_size", 0))
     in_graph = config.surrogate.get("global_pairs", "py_function") == "dataset" and in_graph_available
     jit = bool(config.tune.get("jit_compile", False)) and in_graph
-    default = label(in_graph, k, jit)
+    default = label(in_graph, k, jit, m, g)
     match = [r for r in out if r[0] == default]
     if match:
         out.remove(match[0])
     else:
-        match = [row(in_graph, k, jit)]
+        match = [row(in_graph, k, jit, m, g)]
     match[0][0] += " (default config)"
     return [tuple(r) for r in match + out]
+
+
+def schedule_period(tuner):
+    """Model steps after which a tuning step's work repeats: phi is updated (J times) on every m-th step and
+    the gradient penalty applies on every k-th phi update, so the step times cycle with period
+    m * k / gcd(J, k) (1 for an ordinary step)."""
+    m = int(getattr(tuner, "surrogate_every", 1))
+    if not getattr(tuner, "update_surrogate", False):
+        return 1
+    k = int(getattr(tuner, "grad_penalty_every", 1)) if getattr(tuner, "grad_penalty_weight", 0) > 0 else 1
+    inner = int(getattr(tuner, "inner_steps", 1))
+    return m * k // math.gcd(inner, k)
 
 
 def _make_variant(job, metric_tf, in_graph, overrides, jit):
@@ -143,10 +180,11 @@ def _make_variant(job, metric_tf, in_graph, overrides, jit):
         local_weight=s.local_weight,
         ordinary_loss_weight=t.ordinary_loss_weight,
         update_surrogate=t.update_surrogate,
-        global_batch_size=s.batch_size,
+        global_batch_size=int(t.get("global_batch_size", 0)) or s.batch_size,
         grad_penalty_weight=s.grad_penalty_weight,
         robust_threshold=s.robust_threshold,
         grad_penalty_every=s.grad_penalty_every,
+        surrogate_every=int(t.get("surrogate_every", 1)),
     )
     kwargs.update(overrides)
     task = job.task
@@ -197,7 +235,7 @@ def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows=
             ordinary_times.append(_timed_fit(ordinary, cached, steps, 0))
             for i, tuner in enumerate(tuners):
                 if tuner is not None:
-                    times[i].append(_timed_fit(tuner, cached, steps, 0))
+                    times[i].append(_timed_fit(tuner, cached, steps, 0, schedule_period(tuner)))
         for i, values in enumerate(times):
             ratios = [v / o for v, o in zip(values, ordinary_times)] if values else [float("nan")]
             median, low, high = _spread(ratios)
@@ -287,7 +325,8 @@ def lazy_penalty_approximation(task_name, config, steps, every=(1, 4)):
                     "setting": f"k={k}",
                     "phi_steps": steps,
                     "approx_l1_global": float(np.mean(np.abs(e_hat - e))),
-                    "phi_step_s": float(np.median(durations[2:])),  # the first steps trace
+                    # the first steps trace; windows of k steps hold one penalty step each
+                    "phi_step_s": window_step_time(durations[2:], k),
                 }
             )
             print(f"[cost] {task_name}: lazy penalty {rows[-1]}", flush=True)

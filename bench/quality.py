@@ -45,6 +45,21 @@ VARIANTS = {
         {"surrogate.grad_penalty_every": 4, "surrogate.global_pairs": "dataset", "tune.jit_compile": True},
         True,
     ),
+    # issue 17's next lever: phi updated on every 2nd tuning step (tune.surrogate_every), and with 32 global
+    # pairs per phi update instead of 64 (tune.global_batch_size)
+    "stream_lazy_every2": (
+        {"surrogate.grad_penalty_every": 4, "surrogate.global_pairs": "dataset", "tune.surrogate_every": 2},
+        True,
+    ),
+    "stream_lazy_every2_g32": (
+        {
+            "surrogate.grad_penalty_every": 4,
+            "surrogate.global_pairs": "dataset",
+            "tune.surrogate_every": 2,
+            "tune.global_batch_size": 32,
+        },
+        True,
+    ),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
     # FEDS: examples whose surrogate error |e_hat - e| passes 1 give the model less gradient (ramp to 0 at 2)
     "feds": ({"tune.filter_threshold": 1.0}, True),

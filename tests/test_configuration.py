@@ -52,6 +52,9 @@ BAD_BASE_VALUES = [
     ("tune.steps", 0, "an integer >= 1"),
     ("tune.learning_rate", 0.0, "a finite number > 0.0"),
     ("tune.ordinary_loss_weight", -1.0, "a finite number >= 0.0"),
+    ("tune.surrogate_every", 0, "an integer >= 1"),
+    ("tune.global_batch_size", -1, "an integer >= 0"),
+    ("tune.distance_power", 8.0, "a finite number in [0.1, 4.0]"),
     ("distribute", "gpu", "one of 'none', 'mirrored', 'multi_worker', 'tpu'"),
 ]
 

@@ -220,3 +220,18 @@ def test_weights_of_layers_kept_in_lists_round_trip(tmp_path):
     assert len(layer.weights) == 8
     for a, b in zip(layer.weights, other.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_tuning_knobs_reach_the_tuner_and_the_warmup_keeps_every_step(tmp_path):
+    """tune.surrogate_every and tune.global_batch_size set the tuning step's phi schedule and global batch;
+    the warm-up (phi alone) updates phi on every step with surrogate.batch_size pairs."""
+    config = toy_task.toy_config()
+    config.tune.surrogate_every, config.tune.global_batch_size = 3, 5
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+    opt = lambda: keras.optimizers.SGD(0.1)  # noqa: E731
+    tuner = job.make_tuner(opt(), opt())
+    assert (tuner.surrogate_every, tuner.global_batch_size) == (3, 5)
+    warmup = job.make_tuner(opt(), opt(), update_model=False)
+    assert (warmup.surrogate_every, warmup.global_batch_size) == (1, config.surrogate.batch_size)
+    config.tune.global_batch_size = 0  # 0: the pretraining batch
+    assert job.make_tuner(opt(), opt()).global_batch_size == config.surrogate.batch_size

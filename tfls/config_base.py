@@ -68,6 +68,10 @@ def base_config():
     # p: the model minimises e_hat ** p. 1 is the paper; 2 weighs each example's push by its own e_hat, so words
     # the surrogate judges right (e_hat near 0) take little of the update (bench/lsed_gradient_check.py)
     config.tune.distance_power = 1.0
+    # m: phi updated on every m-th tuning step only (1: every step, the paper's alternation); a cost lever
+    config.tune.surrogate_every = 1
+    # global pairs per phi update while tuning (0: surrogate.batch_size, as in pretraining); a cost lever
+    config.tune.global_batch_size = 0
     config.tune.jit_compile = False  # XLA for the surrogate's steps (needs surrogate.global_pairs="dataset")
     config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first
     config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)

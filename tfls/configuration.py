@@ -185,6 +185,8 @@ def base_problems(config):
         check_float(config, "tune.ordinary_loss_weight", 0.0),
         check_float(config, "tune.filter_threshold"),
         check_float(config, "tune.distance_power", 0.1, 4.0),
+        check_int(config, "tune.surrogate_every", 1),
+        check_int(config, "tune.global_batch_size", 0),
     ]
     problems = [c for c in checks if c is not None]
     warmup, steps = _get(config, "train.warmup_steps"), _get(config, "train.steps")

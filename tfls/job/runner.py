@@ -181,6 +181,9 @@ class Job:
         """The compiled `SurrogateTuner` of this job's model and surrogate, set up from the config
         (`update_model=False`: phi only, the surrogate's warm-up on the model's outputs)."""
         s, t = self.config.surrogate, self.config.tune
+        phi_kwargs = stages_lib.surrogate_kwargs(self.config)
+        if update_model and int(t.get("global_batch_size", 0)) > 0:
+            phi_kwargs["global_batch_size"] = int(t.global_batch_size)
         tuner = SurrogateTuner(
             self.model,
             self.surrogate,
@@ -194,7 +197,9 @@ class Job:
             update_model=update_model,
             filter_threshold=float(t.get("filter_threshold", 0.0)),
             distance_power=float(t.get("distance_power", 1.0)),
-            **stages_lib.surrogate_kwargs(self.config),
+            # the warm-up (phi only) updates phi on every step
+            surrogate_every=int(t.get("surrogate_every", 1)) if update_model else 1,
+            **phi_kwargs,
         )
         tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))
         return tuner

@@ -195,6 +195,8 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
       filter_threshold: FEDS on the model's objective: each example's surrogate distance is weighted by the
         ramp of `losses.robust_weights` on `|e_hat - e|` (1 up to the threshold, 0 from twice it), so
         examples the surrogate misjudges give the model no gradient (<= 0: off).
+      surrogate_every: m; phi is updated (J times) on every m-th model step only, a cost lever: the surrogate
+        update is most of a tuning step's overhead (docs/RESULTS.md, cost). 1 is the paper's alternation.
       global_pairs: "py_function" (drawn in the step) or "dataset" (a stream `fit` zips beside the training
         batches; `train_step` then takes `((x, y), (pred, target, e))`). With "dataset" and a surrogate that
         has `metric_fn_tf`, `compile(..., jit_compile=True)` works.
@@ -220,10 +222,14 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         global_pairs="py_function",
         filter_threshold=0.0,
         distance_power=1.0,
+        surrogate_every=1,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.global_pairs = _check_global_pairs(global_pairs)
+        self.surrogate_every = int(surrogate_every)
+        if self.surrogate_every < 1:
+            raise ValueError(f"surrogate_every must be >= 1, got {surrogate_every}")
         self.filter_threshold = float(filter_threshold)
         self.distance_power = float(distance_power)
         if not self.distance_power > 0:
@@ -257,6 +263,14 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
     def compile(self, model_optimizer, surrogate_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
         self._check_jit(kwargs, needs_metric_tf=True)
+        replicas = self.distribute_strategy.num_replicas_in_sync
+        if self.surrogate_every > 1 and self.update_surrogate and replicas > 1:
+            # the skipped updates are a tf.cond around phi's apply_gradients, and a strategy's cross-replica
+            # gradient sum (merge_call) cannot sit inside control flow
+            raise ValueError(
+                f"tune.surrogate_every={self.surrogate_every} needs a single replica (this strategy has {replicas}):"
+                " set --config.tune.surrogate_every=1 to tune with a distribution strategy"
+            )
         _select_kernels(self.model, kwargs["jit_compile"])
         super().compile(**kwargs)
         self.model_optimizer = model_optimizer
@@ -300,11 +314,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
             with model_tape.stop_recording():
                 e = self.true_metric_fn(pred, target)
                 local = (tf.stop_gradient(pred), target, e, weight)
-                if self.update_surrogate:
-                    for block in self._global_blocks(global_pairs):
-                        phi_loss, approx_g, approx_l = self._surrogate_step(local, block)
-                else:
-                    phi_loss, approx_g, approx_l = tf.constant(0.0), tf.constant(0.0), tf.constant(0.0)
+                phi_loss, approx_g, approx_l, phi_updated = self._phi_update(local, global_pairs)
             e_hat = self.surrogate.distance(pred, target)
             model_weight = weight
             if self.filter_threshold > 0:
@@ -329,11 +339,31 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
 
         self.surrogate_loss_tracker.update_state(surrogate_loss)
         self.true_metric_tracker.update_state(tf.math.divide_no_nan(tf.reduce_sum(e * weight), tf.reduce_sum(weight)))
-        self.approx_global_tracker.update_state(approx_g)
-        self.approx_local_tracker.update_state(approx_l)
-        self.phi_loss_tracker.update_state(phi_loss)
+        # phi's figures average over the steps that updated phi only (surrogate_every > 1 skips some)
+        self.approx_global_tracker.update_state(approx_g, sample_weight=phi_updated)
+        self.approx_local_tracker.update_state(approx_l, sample_weight=phi_updated)
+        self.phi_loss_tracker.update_state(phi_loss, sample_weight=phi_updated)
         self.grad_norm_tracker.update_state(grad_norm)
         return _step_logs(self.metrics)
+
+    def _phi_update(self, local, global_pairs):
+        """This step's phi update(s): J of them, on every `surrogate_every`-th model step only (a tf.cond on
+        the model optimizer's step count; the streamed global pairs of a skipped step go unused). Returns
+        `(phi_loss, approx_global, approx_local, updated)`, `updated` 1.0 or 0.0."""
+        zeros = (tf.constant(0.0), tf.constant(0.0), tf.constant(0.0))
+        if not self.update_surrogate:
+            return zeros + (tf.constant(0.0),)
+
+        def update():
+            out = zeros
+            for block in self._global_blocks(global_pairs):
+                out = self._surrogate_step(local, block)
+            return tuple(tf.cast(v, tf.float32) for v in out)
+
+        if self.surrogate_every <= 1:
+            return update() + (tf.constant(1.0),)
+        due = tf.equal(self.model_optimizer.iterations % self.surrogate_every, 0)
+        return tf.cond(due, update, lambda: zeros) + (tf.cast(due, tf.float32),)
 
     def true_metric_fn(self, pred, target):
         return self.surrogate.true_metric(pred, target)
@@ -349,6 +379,8 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
       robust_threshold: FEDS ramp threshold (<= 0: off).
       grad_penalty_every: k of the lazy gradient penalty (1: every step).
       grad_penalty_one_sided: penalise only gradient norms above 1.
+      surrogate_every: m; phi is updated (J times) on every m-th model step only, a cost lever: the surrogate
+        update is most of a tuning step's overhead (docs/RESULTS.md, cost). 1 is the paper's alternation.
       global_pairs: "py_function" (drawn in the step) or "dataset" (`fit` replaces its data, which only counts
         steps, by the surrogate's global pair stream; the step then holds no Python call).
     """
