@@ -235,3 +235,21 @@ def test_tuning_knobs_reach_the_tuner_and_the_warmup_keeps_every_step(tmp_path):
     assert (warmup.surrogate_every, warmup.global_batch_size) == (1, config.surrogate.batch_size)
     config.tune.global_batch_size = 0  # 0: the pretraining batch
     assert job.make_tuner(opt(), opt()).global_batch_size == config.surrogate.batch_size
+
+
+def test_surrogate_every_with_several_replicas_is_refused_before_any_stage(tmp_path):
+    """A strategy with 2 replicas and tune.surrogate_every=2: the job stops at once with the setting to change
+    (SurrogateTuner would refuse it only when tuning starts, after training and pretraining)."""
+    config = toy_task.toy_config()
+    config.tune.surrogate_every = 2
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    real, job.strategy = job.strategy, TwoReplicas()
+    with pytest.raises(job_lib.JobError, match=r"surrogate_every=2 needs a single replica .* has 2: set"):
+        job.run(["train", "pretrain", "tune"])
+    assert not job.workdir.is_complete("train")
+    job.run([])  # a job that does not tune is not concerned
+    job.strategy = real
