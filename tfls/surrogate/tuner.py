@@ -379,8 +379,6 @@ class SurrogatePretrainer(_PreBuilt, _SurrogateFitting, keras.Model):
       robust_threshold: FEDS ramp threshold (<= 0: off).
       grad_penalty_every: k of the lazy gradient penalty (1: every step).
       grad_penalty_one_sided: penalise only gradient norms above 1.
-      surrogate_every: m; phi is updated (J times) on every m-th model step only, a cost lever: the surrogate
-        update is most of a tuning step's overhead (docs/RESULTS.md, cost). 1 is the paper's alternation.
       global_pairs: "py_function" (drawn in the step) or "dataset" (`fit` replaces its data, which only counts
         steps, by the surrogate's global pair stream; the step then holds no Python call).
     """
