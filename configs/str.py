@@ -219,6 +219,10 @@ def get_config():
     t.outputs = "free_running"  # attention: free_running (what inference emits) | teacher_forced (ablation)
     t.feedback = "argmax"  # free running: argmax (one-hot of the emitted symbol) | soft (its softmax)
     t.surrogate_warmup_steps = 100
+    # phi updated on every 2nd tuning step (issue 17): the surrogate update is most of a tuning step's overhead
+    # on 2 cores; same tuned quality as every step (docs/RESULTS.md, "str investigation: stream_lazy_every2").
+    # Needs a single replica: configs/str_paper.py (many devices) keeps the paper's every-step alternation.
+    t.surrogate_every = 2
     # XLA (tune.jit_compile=True) makes the tuning step cheaper than an ordinary one (docs/RESULTS.md, cost) but
     # compiling the recognizer's steps costs more than 300 steps save on 2 cores: off by default
 

@@ -31,6 +31,7 @@ def get_config():
 
     config.tune.steps = 20000
     config.tune.learning_rate = 1e-4
+    config.tune.surrogate_every = 1  # the paper's alternation; every step, and any distribution strategy
 
     d = config.data = small.data_config(max_length=25)
     d.corpus_size = 50000

@@ -133,6 +133,8 @@ def test_multi_worker_tunes_each_task(task, tmp_path):
             "--mode=train,pretrain,tune",
             "--config.distribute=multi_worker",
             *overrides,
+            # the STR default updates phi on every 2nd step, which needs a single replica (refused otherwise)
+            "--config.tune.surrogate_every=1",
         ]
 
     # the attention recognizer traces large graphs (free-running decoding) in each stage: minutes on 2 cores
