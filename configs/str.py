@@ -223,6 +223,9 @@ def get_config():
     # on 2 cores; same tuned quality as every step (docs/RESULTS.md, "str investigation: stream_lazy_every2").
     # Needs a single replica: configs/str_paper.py (many devices) keeps the paper's every-step alternation.
     t.surrogate_every = 2
+    # 32 global pairs per phi update while tuning (64 in pretraining): phi's update costs a third less, with
+    # the same tuned quality and approximation error ("str investigation: stream_lazy_every2_g32")
+    t.global_batch_size = 32
     # XLA (tune.jit_compile=True) makes the tuning step cheaper than an ordinary one (docs/RESULTS.md, cost) but
     # compiling the recognizer's steps costs more than 300 steps save on 2 cores: off by default
 
