@@ -5,8 +5,10 @@
     python bench/cost.py --tasks=examples.multilabel_f1.task:MultiLabelF1Task --no-scaling   # any Task class
 
 All timings on one machine in one process, after warm-up steps (graph tracing and XLA compilation excluded);
-a step time is the median of per-step wall times (a Keras callback), so each fit call's fixed start-up cost is
-left out. Every tuning variant (`tuning_rows`: lazy gradient penalty k, metric and global pairs through
+a step time comes from per-step wall times (a Keras callback), so each fit call's fixed start-up cost is
+left out: the median over the step's schedule cycles (lazy penalty on every k-th phi update, phi on every m-th
+step) of each cycle's mean step (`window_step_time`; the median step for an ordinary step). Every tuning
+variant (`tuning_rows`: lazy gradient penalty k, phi every m steps, metric and global pairs through
 `tf.py_function` or in the graph with a prefetched pair stream, XLA on or off) is timed `--repeats` times,
 interleaved with the ordinary step so slow drifts of a shared machine hit every row alike; a row's ratio is
 the median over repeats of (its step / the ordinary step of the same repeat), with the smallest and largest
