@@ -132,9 +132,10 @@ def tuning_variants(config, in_graph_available, rows="all"):
 
     def row(in_graph, k, jit, m=1, g=0):
         overrides = {"grad_penalty_every": k, "global_pairs": "dataset" if in_graph else "py_function"}
+        # every row pins its own phi schedule and global batch (0: surrogate.batch_size), so no row inherits the
+        # config's tuning settings but the default row
         overrides["surrogate_every"] = m
-        if g:
-            overrides["global_batch_size"] = g
+        overrides["global_batch_size"] = g
         return [label(in_graph, k, jit, m, g), in_graph, overrides, jit]
 
     out = [row(False, 1, False)] + ([row(False, 4, False)] if rows == "all" else [])
@@ -182,13 +183,14 @@ def _make_variant(job, metric_tf, in_graph, overrides, jit):
         local_weight=s.local_weight,
         ordinary_loss_weight=t.ordinary_loss_weight,
         update_surrogate=t.update_surrogate,
-        global_batch_size=int(t.get("global_batch_size", 0)) or s.batch_size,
+        global_batch_size=int(t.get("global_batch_size", 0)),
         grad_penalty_weight=s.grad_penalty_weight,
         robust_threshold=s.robust_threshold,
         grad_penalty_every=s.grad_penalty_every,
         surrogate_every=int(t.get("surrogate_every", 1)),
     )
     kwargs.update(overrides)
+    kwargs["global_batch_size"] = kwargs["global_batch_size"] or s.batch_size  # 0: the pretraining batch
     task = job.task
     tuner = SurrogateTuner(
         job.model, surrogate, task.tuning_forward, task.surrogate_pairs, task.ordinary_loss, **kwargs
@@ -279,11 +281,14 @@ def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows=
         pred, target = pred.numpy(), target.numpy()
         rng = np.random.default_rng(0)
         start = time.perf_counter()
+        # the config's tuning step: its global batch, phi (and so the metric) on every m-th step
+        t = config.tune
+        g_batch = int(t.get("global_batch_size", 0)) or s.batch_size
         for _ in range(10):
-            g_pred, g_target = job.surrogate.pair_generator.generate(s.batch_size, rng)
+            g_pred, g_target = job.surrogate.pair_generator.generate(g_batch, rng)
             job.surrogate.metric_fn(g_pred, g_target)
             job.surrogate.metric_fn(pred, target)
-        per_step = (time.perf_counter() - start) / 10 * s.inner_steps
+        per_step = (time.perf_counter() - start) / 10 * s.inner_steps / int(t.get("surrogate_every", 1))
         out["metric_and_pairs_s_per_step"] = per_step
         out["metric_share_of_tune_step"] = per_step / out["tune_step_s"]
         out["max_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -221,7 +221,7 @@ def get_config():
     t.surrogate_warmup_steps = 100
     # phi updated on every 2nd tuning step (issue 17): the surrogate update is most of a tuning step's overhead
     # on 2 cores; same tuned quality as every step (docs/RESULTS.md, "str investigation: stream_lazy_every2").
-    # Needs a single replica: configs/str_paper.py (many devices) keeps the paper's every-step alternation.
+    # Needs distribute=none: configs/str_paper.py (many devices) keeps the paper's every-step alternation.
     t.surrogate_every = 2
     # 32 global pairs per phi update while tuning (64 in pretraining): phi's update costs a third less, with
     # the same tuned quality and approximation error ("str investigation: stream_lazy_every2_g32")

@@ -31,7 +31,9 @@ def get_config():
 
     config.tune.steps = 20000
     config.tune.learning_rate = 1e-4
-    config.tune.surrogate_every = 1  # the paper's alternation; every step, and any distribution strategy
+    # the paper's alternation (phi on every step, any distribution strategy) with its own global batch
+    config.tune.surrogate_every = 1
+    config.tune.global_batch_size = 0  # 0: surrogate.batch_size (256 here), not the 2-core default's 32
 
     d = config.data = small.data_config(max_length=25)
     d.corpus_size = 50000

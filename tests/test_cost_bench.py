@@ -32,7 +32,7 @@ def test_the_default_row_is_the_configs_setting():
     ]
     assert rows[0][1:] == (
         False,
-        {"grad_penalty_every": 1, "global_pairs": "py_function", "surrogate_every": 1},
+        {"grad_penalty_every": 1, "global_pairs": "py_function", "surrogate_every": 1, "global_batch_size": 0},
         False,
     )
 
@@ -40,7 +40,7 @@ def test_the_default_row_is_the_configs_setting():
     assert rows[0] == (
         "in-graph metric + pair stream, k=4, jit off (default config)",
         True,
-        {"grad_penalty_every": 4, "global_pairs": "dataset", "surrogate_every": 1},
+        {"grad_penalty_every": 4, "global_pairs": "dataset", "surrogate_every": 1, "global_batch_size": 0},
         False,
     )
     assert len(rows) == 5 and len({r[0].replace(" (default config)", "") for r in rows}) == 5
@@ -58,6 +58,8 @@ def test_a_setting_outside_the_table_is_added_and_no_in_graph_rows_without_a_met
     rows = cost.tuning_variants(_config("dataset", 2, False), True, "reduced")
     assert rows[0][0] == "in-graph metric + pair stream, k=2, jit off (default config)" and len(rows) == 6
     rows = cost.tuning_variants(_config("dataset", 4, False, 2, 32), True, "reduced")
+    # only the default row carries the config's 32 pairs; every other row pins its own (0: the pretraining batch)
+    assert [r[2]["global_batch_size"] for r in rows] == [32, 0, 0, 0, 0, 0]
     expected = "in-graph metric + pair stream, k=4, phi every 2 steps, 32 global pairs, jit off (default config)"
     assert rows[0][0] == expected
     assert rows[0][2]["global_batch_size"] == 32 and len(rows) == 6

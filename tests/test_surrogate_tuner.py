@@ -230,10 +230,11 @@ def test_lazy_gradient_penalty_schedule(every, jit):
         np.testing.assert_allclose(step()[0].numpy(), expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("jit", [False, True])
-def test_surrogate_every_updates_phi_on_every_mth_step(jit):
-    """surrogate_every=m: phi moves on model steps 0, m, 2m, ... only, theta on every step; phi's logged
-    figures average over the updating steps alone."""
+@pytest.mark.parametrize("jit,inner,every", [(False, 1, 1), (True, 1, 1), (False, 2, 2)])
+def test_surrogate_every_updates_phi_on_every_mth_step(jit, inner, every):
+    """surrogate_every=m: phi moves on model steps 0, m, 2m, ... only (J times each), theta on every step;
+    phi's logged figures average over the updating steps alone. With J=2 and the lazy penalty on every 2nd
+    phi update, the penalty's own tf.cond nests inside phi's and still counts phi updates."""
     task = toy_task.ZeroOneTask(toy_task.toy_config())
     keras.utils.set_random_seed(0)
     model, surrogate = task.build_model(), task.build_surrogate().build()
@@ -246,6 +247,8 @@ def test_surrogate_every_updates_phi_on_every_mth_step(jit):
         global_batch_size=8,
         global_pairs="dataset",
         surrogate_every=3,
+        inner_steps=inner,
+        grad_penalty_every=every,
     )
     tuner.compile(keras.optimizers.SGD(0.1), keras.optimizers.SGD(0.1), jit_compile=jit)
     data = iter(tf.data.Dataset.zip((task.train_dataset(0), tuner._global_pair_stream())))
@@ -261,7 +264,12 @@ def test_surrogate_every_updates_phi_on_every_mth_step(jit):
         if t in (1, 2):  # no phi update since step 0: the running mean is step 0's figure, not diluted by zeros
             np.testing.assert_allclose(float(logs["approx_global"]), first_approx, rtol=1e-6)
     assert updated == [True, False, False, True, False, False, True]
-    assert int(tuner.surrogate_optimizer.iterations.numpy()) == 3
+    assert int(tuner.surrogate_optimizer.iterations.numpy()) == 3 * inner
+
+
+def test_surrogate_every_needs_model_updates():
+    with pytest.raises(ValueError, match="surrogate_every > 1 needs update_model=True"):
+        SurrogateTuner(None, None, None, None, surrogate_every=2, update_model=False)
 
 
 def test_surrogate_every_must_be_positive():
@@ -384,15 +392,17 @@ _MIRRORED = textwrap.dedent(
     diff = max(float(np.max(np.abs(a - b))) for a, b in zip(single, mirrored))
     _, tune_hist, _ = run(mirrored_strategy, True)
     _, stream_hist, _ = run(mirrored_strategy, True, "dataset")
-    try:
-        run(mirrored_strategy, True, "dataset", surrogate_every=2)
-        every_error = ""
-    except ValueError as e:
-        every_error = str(e)
+    every_errors = []
+    for strategy in (mirrored_strategy, tf.distribute.MirroredStrategy(["/cpu:0"])):  # 2 replicas, and 1
+        try:
+            run(strategy, True, "dataset", surrogate_every=2)
+            every_errors.append("")
+        except ValueError as e:
+            every_errors.append(str(e))
     print(json.dumps({"replicas": mirrored_strategy.num_replicas_in_sync, "diff": diff, "moved": moved,
                       "tune": {k: float(v[-1]) for k, v in tune_hist.items()},
                       "tune_stream": {k: float(v[-1]) for k, v in stream_hist.items()},
-                      "every_error": every_error}))
+                      "every_errors": every_errors}))
     """
 )
 
@@ -417,9 +427,13 @@ def test_mirrored_two_cpus_matches_single_device():
     for run in ("tune", "tune_stream"):  # global pairs drawn in the step, and streamed beside the batches
         assert all(np.isfinite(v) for v in out[run].values())
         assert out[run]["approx_global"] > 0
-    # phi updated on every 2nd step only is a tf.cond around its optimizer, which a strategy's cross-replica
-    # gradient sum cannot enter: refused at compile with the setting to change, not a merge_call error mid-fit
-    assert "surrogate_every=2 needs a single replica (this strategy has 2)" in out["every_error"]
+    # phi updated on every 2nd step only is a tf.cond around its optimizer, which a Mirrored strategy's gradient
+    # sum (merge_call) cannot enter, with one replica too: refused at compile with the setting to change, not a
+    # merge_call error mid-fit
+    for error in out["every_errors"]:  # with 2 replicas and with 1
+        assert (
+            "surrogate_every=2 needs no distribution strategy (distribute=none; this one is MirroredStrategy)" in error
+        )
 
 
 def _feds_update(x, y, threshold, seed=0):

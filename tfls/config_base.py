@@ -70,7 +70,8 @@ def base_config():
     config.tune.distance_power = 1.0
     # m: phi updated on every m-th tuning step only (1: every step, the paper's alternation); a cost lever
     config.tune.surrogate_every = 1
-    # global pairs per phi update while tuning (0: surrogate.batch_size, as in pretraining); a cost lever
+    # global pairs per phi update while tuning (0: surrogate.batch_size, as in pretraining and the tuning's phi
+    # warm-up, which keep it); a cost lever
     config.tune.global_batch_size = 0
     config.tune.jit_compile = False  # XLA for the surrogate's steps (needs surrogate.global_pairs="dataset")
     config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first

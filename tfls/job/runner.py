@@ -218,12 +218,14 @@ class Job:
         """Run `stages` in order, skipping those already completed in this workdir."""
         start = time.time()
         every = int(self.config.tune.get("surrogate_every", 1))
-        replicas = self.strategy.num_replicas_in_sync
-        if "tune" in stages and every > 1 and self.config.tune.update_surrogate and replicas > 1:
+        distributed = self.config.get("distribute", "none") != "none"
+        tunes = "tune" in stages and not self.workdir.is_complete("tune")
+        if tunes and every > 1 and self.config.tune.update_surrogate and distributed:
             # SurrogateTuner refuses it too; said here, before hours of training, not when tuning starts
             raise JobError(
-                f"config.tune.surrogate_every={every} needs a single replica and this strategy has {replicas}: "
-                "set --config.tune.surrogate_every=1 to tune with a distribution strategy"
+                f"config.tune.surrogate_every={every} needs distribute=none (phi's skipped updates are a tf.cond, "
+                f"which the {self.config.distribute!r} strategy's gradient sum cannot enter): set "
+                "--config.tune.surrogate_every=1 to tune with a distribution strategy"
             )
         if self.workdir.chief:
             atomic_write_json(os.path.join(self.workdir.path, "config.json"), self.config.to_dict())

@@ -3,7 +3,8 @@
 `SurrogateTuner` is the paper's post-tuning loop: each step first updates the surrogate's weights phi for
 `inner_steps` steps on global pairs (random label generator) and local pairs (the model's current
 predictions with their ground truth), with the model's weights theta fixed; then it updates theta by
-minimising the surrogate distance `e_hat(f_theta(x), y)` with phi fixed. `SurrogatePretrainer` fits phi
+minimising the surrogate distance `e_hat(f_theta(x), y)` with phi fixed (with `surrogate_every=m`, phi's
+update runs on every m-th step only). `SurrogatePretrainer` fits phi
 on global pairs alone; `OrdinaryTrainer` trains (or tunes, as a control) with the task's ordinary loss.
 
 Global pairs reach a step one of two ways (`global_pairs=`): drawn inside the step through `tf.py_function`
@@ -71,6 +72,15 @@ def _select_kernels(model, jit_compile):
     hook = getattr(model, "use_xla_kernels", None)
     if callable(hook):
         hook(bool(jit_compile))  # "auto" may compile: the XLA variant computes the same values either way
+
+
+def _uses_merge_call(strategy):
+    """Whether `strategy` sums gradients through merge_call (Mirrored, MultiWorkerMirrored, TPU), which a
+    tf.cond branch cannot hold; the default strategy and OneDeviceStrategy do not."""
+    return not (
+        isinstance(strategy, tf.distribute.OneDeviceStrategy)
+        or type(strategy).__name__ == "_DefaultDistributionStrategy"
+    )
 
 
 def _check_global_pairs(value):
@@ -230,6 +240,9 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
         self.surrogate_every = int(surrogate_every)
         if self.surrogate_every < 1:
             raise ValueError(f"surrogate_every must be >= 1, got {surrogate_every}")
+        if self.surrogate_every > 1 and not update_model:
+            # the schedule counts model steps, which a phi-only run never takes
+            raise ValueError("surrogate_every > 1 needs update_model=True (a phi-only run updates phi every step)")
         self.filter_threshold = float(filter_threshold)
         self.distance_power = float(distance_power)
         if not self.distance_power > 0:
@@ -263,13 +276,13 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
     def compile(self, model_optimizer, surrogate_optimizer, **kwargs):
         kwargs.setdefault("jit_compile", False)
         self._check_jit(kwargs, needs_metric_tf=True)
-        replicas = self.distribute_strategy.num_replicas_in_sync
-        if self.surrogate_every > 1 and self.update_surrogate and replicas > 1:
-            # the skipped updates are a tf.cond around phi's apply_gradients, and a strategy's cross-replica
-            # gradient sum (merge_call) cannot sit inside control flow
+        strategy = self.distribute_strategy
+        if self.surrogate_every > 1 and self.update_surrogate and _uses_merge_call(strategy):
+            # the skipped updates are a tf.cond around phi's apply_gradients, and a Mirrored / MultiWorker
+            # strategy's gradient sum (merge_call) cannot sit inside control flow, even with one replica
             raise ValueError(
-                f"tune.surrogate_every={self.surrogate_every} needs a single replica (this strategy has {replicas}):"
-                " set --config.tune.surrogate_every=1 to tune with a distribution strategy"
+                f"tune.surrogate_every={self.surrogate_every} needs no distribution strategy (distribute=none; "
+                f"this one is {type(strategy).__name__}): set --config.tune.surrogate_every=1 to tune with one"
             )
         _select_kernels(self.model, kwargs["jit_compile"])
         super().compile(**kwargs)
