@@ -173,6 +173,7 @@ def schedule_period(tuner):
 def _make_variant(job, metric_tf, in_graph, overrides, jit):
     """A compiled `SurrogateTuner` for one row, sharing the job's model and embedding."""
     from tfls import job as job_lib
+    from tfls.job import stages as stages_lib
     from tfls.surrogate import SurrogateTuner
 
     s, t = job.config.surrogate, job.config.tune
@@ -183,14 +184,14 @@ def _make_variant(job, metric_tf, in_graph, overrides, jit):
         local_weight=s.local_weight,
         ordinary_loss_weight=t.ordinary_loss_weight,
         update_surrogate=t.update_surrogate,
-        global_batch_size=int(t.get("global_batch_size", 0)),
+        global_batch_size=stages_lib.tuning_global_batch_size(job.config),
         grad_penalty_weight=s.grad_penalty_weight,
         robust_threshold=s.robust_threshold,
         grad_penalty_every=s.grad_penalty_every,
         surrogate_every=int(t.get("surrogate_every", 1)),
     )
     kwargs.update(overrides)
-    kwargs["global_batch_size"] = kwargs["global_batch_size"] or s.batch_size  # 0: the pretraining batch
+    kwargs["global_batch_size"] = kwargs["global_batch_size"] or s.batch_size  # a row's 0: the pretraining batch
     task = job.task
     tuner = SurrogateTuner(
         job.model, surrogate, task.tuning_forward, task.surrogate_pairs, task.ordinary_loss, **kwargs
@@ -206,6 +207,7 @@ def _spread(values):
 
 def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows="all"):
     from tfls import job as job_lib
+    from tfls.job import stages as stages_lib
     from tfls.surrogate import OrdinaryTrainer
 
     with tempfile.TemporaryDirectory() as workdir:
@@ -283,7 +285,7 @@ def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows=
         start = time.perf_counter()
         # the config's tuning step: its global batch, phi (and so the metric) on every m-th step
         t = config.tune
-        g_batch = int(t.get("global_batch_size", 0)) or s.batch_size
+        g_batch = stages_lib.tuning_global_batch_size(config)
         for _ in range(10):
             g_pred, g_target = job.surrogate.pair_generator.generate(g_batch, rng)
             job.surrogate.metric_fn(g_pred, g_target)

@@ -182,8 +182,8 @@ class Job:
         (`update_model=False`: phi only, the surrogate's warm-up on the model's outputs)."""
         s, t = self.config.surrogate, self.config.tune
         phi_kwargs = stages_lib.surrogate_kwargs(self.config)
-        if update_model and int(t.get("global_batch_size", 0)) > 0:
-            phi_kwargs["global_batch_size"] = int(t.global_batch_size)
+        if update_model:
+            phi_kwargs["global_batch_size"] = stages_lib.tuning_global_batch_size(self.config)
         tuner = SurrogateTuner(
             self.model,
             self.surrogate,

@@ -90,6 +90,11 @@ def surrogate_kwargs(config):
     )
 
 
+def tuning_global_batch_size(config):
+    """Global pairs per phi update while tuning: `tune.global_batch_size`, 0 meaning `surrogate.batch_size`."""
+    return int(config.tune.get("global_batch_size", 0)) or config.surrogate.batch_size
+
+
 def pretrain(job):
     """The surrogate on global pairs alone (phi only)."""
     s = job.config.surrogate
