@@ -10,9 +10,10 @@ left out: the median over the step's schedule cycles (lazy penalty on every k-th
 step) of each cycle's mean step (`window_step_time`; the median step for an ordinary step). Every tuning
 variant (`tuning_rows`: lazy gradient penalty k, phi every m steps, metric and global pairs through
 `tf.py_function` or in the graph with a prefetched pair stream, XLA on or off) is timed `--repeats` times,
-interleaved with the ordinary step so slow drifts of a shared machine hit every row alike; a row's ratio is
-the median over repeats of (its step / the ordinary step of the same repeat), with the smallest and largest
-beside it. The headline `tune_over_ordinary` is the row of the task's default config, copied from the table.
+each time right after the ordinary step is timed over as many steps (the rows in a shuffled order per
+repeat), so a slow drift or a stall of a shared machine hits a pair, not every row timed late in a repeat; a
+row's ratio is the median over repeats of (its step / the ordinary step timed just before it), with the
+smallest and largest beside it. The headline `tune_over_ordinary` is the row of the task's default config, copied from the table.
 Serving is measured on the exported SavedModel loaded with the TF1 session loader, the way TF Serving's C++
 loader loads it.
 """
@@ -81,6 +82,20 @@ def window_step_time(durations, period=1):
     return float(np.median(means))
 
 
+def timed_steps(steps, period=1):
+    """Steps one timing of a step with schedule `period` runs: `steps` rounded up to whole cycles, at least
+    3 cycles when the step cycles (period > 1)."""
+    period = max(int(period), 1)
+    return period * max(3 if period > 1 else 1, -(-int(steps) // period))
+
+
+def paired_ratios(row_times, ordinary_times):
+    """Each timing of a row over the ordinary step timed just before it (the pair of the paired protocol)."""
+    if len(row_times) != len(ordinary_times):
+        raise ValueError(f"{len(row_times)} row timings against {len(ordinary_times)} ordinary ones: not paired")
+    return [t / o for t, o in zip(row_times, ordinary_times)]
+
+
 def _timed_fit(trainer, dataset, steps, warmup, period=1):
     """Wall time of one step (`window_step_time`) over at least `steps` steps after `warmup` (tracing)
     steps (none when 0): rounded up to whole cycles of `period`, at least 3 of them.
@@ -91,7 +106,7 @@ def _timed_fit(trainer, dataset, steps, warmup, period=1):
     if warmup:
         trainer.fit(dataset, steps_per_epoch=warmup, epochs=1, verbose=0)
     period = max(int(period), 1)
-    steps = period * max(3 if period > 1 else 1, -(-steps // period))
+    steps = timed_steps(steps, period)
     clock, durations = _step_clock()
     trainer.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, callbacks=[clock])
     return window_step_time(durations, period)
@@ -119,7 +134,7 @@ def tuning_variants(config, in_graph_available, rows="all"):
     The rows: the metric and the global pairs through `tf.py_function` (the paper's path, every step) and the
     in-graph metric with the pair stream, each with the gradient penalty on every step (k=1) and on every 4th
     (k=4), the in-graph ones without and with XLA, and the in-graph k=4 step with phi updated on every 2nd step
-    (m=2, `tune.surrogate_every`). The row that matches the task's config (its `surrogate.global_pairs`,
+    (m=2, `tune.surrogate_every`), and on every 2nd, 3rd and 4th with 32 global pairs per phi update. The row that matches the task's config (its `surrogate.global_pairs`,
     `surrogate.grad_penalty_every`, `tune.surrogate_every`, `tune.global_batch_size`, `tune.jit_compile`)
     comes first, labelled the default. `rows="reduced"` drops the py_function k=4 and XLA k=1 rows, for
     machines where every XLA compilation of a big model costs minutes."""
@@ -141,6 +156,7 @@ def tuning_variants(config, in_graph_available, rows="all"):
     out = [row(False, 1, False)] + ([row(False, 4, False)] if rows == "all" else [])
     if in_graph_available:
         out += [row(True, 1, False), row(True, 4, False), row(True, 4, False, m=2)]
+        out += [row(True, 4, False, m=m, g=32) for m in (2, 3, 4)]
         out += [row(True, 1, True)] if rows == "all" else []
         out += [row(True, 4, True)]
     k = int(config.surrogate.get("grad_penalty_every", 1))
@@ -236,14 +252,23 @@ def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows=
             tuners.append(tuner)
             table.append(row)
 
-        ordinary_times, times = [], [[] for _ in rows]
+        # Paired timing: every measurement of a row comes right after an ordinary measurement of as many steps,
+        # and its ratio is to that one; the rows' order is shuffled per repeat (fixed seed), so a slow drift or
+        # a stall of a shared machine lands on a pair, not on every row measured late in the repeat.
+        ordinary_times, times, paired = [], [[] for _ in rows], [[] for _ in rows]
+        order_rng = np.random.default_rng(0)
         for _ in range(repeats):
-            ordinary_times.append(_timed_fit(ordinary, cached, steps, 0))
-            for i, tuner in enumerate(tuners):
-                if tuner is not None:
-                    times[i].append(_timed_fit(tuner, cached, steps, 0, schedule_period(tuner)))
+            for i in order_rng.permutation(len(tuners)):
+                tuner = tuners[i]
+                if tuner is None:
+                    continue
+                period = schedule_period(tuner)
+                n = timed_steps(steps, period)
+                paired[i].append(_timed_fit(ordinary, cached, n, 0))
+                times[i].append(_timed_fit(tuner, cached, n, 0, period))
+                ordinary_times.append(paired[i][-1])
         for i, values in enumerate(times):
-            ratios = [v / o for v, o in zip(values, ordinary_times)] if values else [float("nan")]
+            ratios = paired_ratios(values, paired[i]) if values else [float("nan")]
             median, low, high = _spread(ratios)
             row = table[i]
             table[i] = {

@@ -82,6 +82,25 @@ VARIANTS = {
         },
         True,
     ),
+    # phi on every 3rd / 4th tuning step (32 global pairs): the cost bench's next rows (session 9)
+    "stream_lazy_every3_g32": (
+        {
+            "surrogate.grad_penalty_every": 4,
+            "surrogate.global_pairs": "dataset",
+            "tune.surrogate_every": 3,
+            "tune.global_batch_size": 32,
+        },
+        True,
+    ),
+    "stream_lazy_every4_g32": (
+        {
+            "surrogate.grad_penalty_every": 4,
+            "surrogate.global_pairs": "dataset",
+            "tune.surrogate_every": 4,
+            "tune.global_batch_size": 32,
+        },
+        True,
+    ),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
     # FEDS: examples whose surrogate error |e_hat - e| passes 1 give the model less gradient (ramp to 0 at 2)
     "feds": ({"tune.filter_threshold": 1.0}, True),

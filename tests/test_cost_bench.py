@@ -28,6 +28,9 @@ def test_the_default_row_is_the_configs_setting():
         "in-graph metric + pair stream, k=1, jit off",
         "in-graph metric + pair stream, k=4, jit off",
         "in-graph metric + pair stream, k=4, phi every 2 steps, jit off",
+        "in-graph metric + pair stream, k=4, phi every 2 steps, 32 global pairs, jit off",
+        "in-graph metric + pair stream, k=4, phi every 3 steps, 32 global pairs, jit off",
+        "in-graph metric + pair stream, k=4, phi every 4 steps, 32 global pairs, jit off",
         "in-graph metric + pair stream, k=4, jit on",
     ]
     assert rows[0][1:] == (
@@ -43,26 +46,29 @@ def test_the_default_row_is_the_configs_setting():
         {"grad_penalty_every": 4, "global_pairs": "dataset", "surrogate_every": 1, "global_batch_size": 0},
         False,
     )
-    assert len(rows) == 5 and len({r[0].replace(" (default config)", "") for r in rows}) == 5
+    assert len(rows) == 8 and len({r[0].replace(" (default config)", "") for r in rows}) == 8
 
     rows = cost.tuning_variants(_config("dataset", 4, False, surrogate_every=2), True, "reduced")
     assert rows[0][0] == "in-graph metric + pair stream, k=4, phi every 2 steps, jit off (default config)"
-    assert rows[0][2]["surrogate_every"] == 2 and len(rows) == 5
+    assert rows[0][2]["surrogate_every"] == 2 and len(rows) == 8
 
     rows = cost.tuning_variants(_config("dataset", 4, True), True, "all")
     assert rows[0][0] == "in-graph metric + pair stream, k=4, jit on (default config)" and rows[0][3] is True
-    assert len(rows) == 7 and sum("default" in r[0] for r in rows) == 1
+    assert len(rows) == 10 and sum("default" in r[0] for r in rows) == 1
 
 
 def test_a_setting_outside_the_table_is_added_and_no_in_graph_rows_without_a_metric():
     rows = cost.tuning_variants(_config("dataset", 2, False), True, "reduced")
-    assert rows[0][0] == "in-graph metric + pair stream, k=2, jit off (default config)" and len(rows) == 6
+    assert rows[0][0] == "in-graph metric + pair stream, k=2, jit off (default config)" and len(rows) == 9
     rows = cost.tuning_variants(_config("dataset", 4, False, 2, 32), True, "reduced")
-    # only the default row carries the config's 32 pairs; every other row pins its own (0: the pretraining batch)
-    assert [r[2]["global_batch_size"] for r in rows] == [32, 0, 0, 0, 0, 0]
+    # the config's setting is a row of the table (moved first); every row pins its own global batch (0: the
+    # pretraining batch), none inherits the config's
+    assert [r[2]["global_batch_size"] for r in rows] == [32, 0, 0, 0, 0, 32, 32, 0]
+    assert [r[2]["global_batch_size"] for r in cost.tuning_variants(_config("dataset", 4, False, 1, 16), True)] == [
+        16, 0, 0, 0, 0, 0, 32, 32, 32, 0, 0]
     expected = "in-graph metric + pair stream, k=4, phi every 2 steps, 32 global pairs, jit off (default config)"
     assert rows[0][0] == expected
-    assert rows[0][2]["global_batch_size"] == 32 and len(rows) == 6
+    assert rows[0][2]["global_batch_size"] == 32 and len(rows) == 8
     # a task without an in-graph metric: its config's pair stream cannot be timed in-graph, only py_function
     rows = cost.tuning_variants(_config("dataset", 4, True), False, "all")
     assert [r[0] for r in rows] == ["py_function metric, k=4 (default config)", "py_function metric, k=1"]
@@ -112,3 +118,16 @@ def test_schedule_period(m, k, inner, weight, update, period):
                 phi_steps += 1
         pattern.append((due, penalties))
     assert all(pattern[i] == pattern[i + period] for i in range(len(pattern) - period))
+
+
+def test_timed_steps_round_up_to_whole_cycles():
+    assert cost.timed_steps(8, 1) == 8  # an ordinary step: as asked
+    assert cost.timed_steps(8, 8) == 24  # at least 3 cycles of a cycling step
+    assert cost.timed_steps(30, 8) == 32  # else whole cycles, rounded up
+    assert cost.timed_steps(5, 3) == 9
+
+
+def test_paired_ratios_divide_each_timing_by_its_own_ordinary_one():
+    assert cost.paired_ratios([0.4, 0.6, 0.5], [0.4, 0.5, 0.25]) == pytest.approx([1.0, 1.2, 2.0])
+    with pytest.raises(ValueError, match="not paired"):
+        cost.paired_ratios([0.4, 0.6], [0.4])
