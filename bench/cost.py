@@ -13,9 +13,9 @@ variant (`tuning_rows`: lazy gradient penalty k, phi every m steps, metric and g
 each time right after the ordinary step is timed over as many steps (the rows in a shuffled order per
 repeat), so a slow drift or a stall of a shared machine hits a pair, not every row timed late in a repeat; a
 row's ratio is the median over repeats of (its step / the ordinary step timed just before it), with the
-smallest and largest beside it. The headline `tune_over_ordinary` is the row of the task's default config, copied from the table.
-Serving is measured on the exported SavedModel loaded with the TF1 session loader, the way TF Serving's C++
-loader loads it.
+smallest and largest beside it. The headline `tune_over_ordinary` is the row of the task's default config,
+copied from the table. Serving is measured on the exported SavedModel loaded with the TF1 session loader,
+the way TF Serving's C++ loader loads it.
 """
 
 import argparse
@@ -134,10 +134,11 @@ def tuning_variants(config, in_graph_available, rows="all"):
     The rows: the metric and the global pairs through `tf.py_function` (the paper's path, every step) and the
     in-graph metric with the pair stream, each with the gradient penalty on every step (k=1) and on every 4th
     (k=4), the in-graph ones without and with XLA, and the in-graph k=4 step with phi updated on every 2nd step
-    (m=2, `tune.surrogate_every`), and on every 2nd, 3rd and 4th with 32 global pairs per phi update. The row that matches the task's config (its `surrogate.global_pairs`,
-    `surrogate.grad_penalty_every`, `tune.surrogate_every`, `tune.global_batch_size`, `tune.jit_compile`)
-    comes first, labelled the default. `rows="reduced"` drops the py_function k=4 and XLA k=1 rows, for
-    machines where every XLA compilation of a big model costs minutes."""
+    (m=2, `tune.surrogate_every`), and on every 2nd, 3rd and 4th with 32 global pairs per phi update. The
+    row that matches the task's config (its `surrogate.global_pairs`, `surrogate.grad_penalty_every`,
+    `tune.surrogate_every`, `tune.global_batch_size`, `tune.jit_compile`) comes first, labelled the default.
+    `rows="reduced"` drops the py_function k=4 and XLA k=1 rows, for machines where every XLA compilation of a
+    big model costs minutes."""
 
     def label(in_graph, k, jit, m=1, g=0):
         extra = (f", phi every {m} steps" if m > 1 else "") + (f", {g} global pairs" if g else "")

@@ -65,7 +65,18 @@ def test_a_setting_outside_the_table_is_added_and_no_in_graph_rows_without_a_met
     # pretraining batch), none inherits the config's
     assert [r[2]["global_batch_size"] for r in rows] == [32, 0, 0, 0, 0, 32, 32, 0]
     assert [r[2]["global_batch_size"] for r in cost.tuning_variants(_config("dataset", 4, False, 1, 16), True)] == [
-        16, 0, 0, 0, 0, 0, 32, 32, 32, 0, 0]
+        16,
+        0,
+        0,
+        0,
+        0,
+        0,
+        32,
+        32,
+        32,
+        0,
+        0,
+    ]
     expected = "in-graph metric + pair stream, k=4, phi every 2 steps, 32 global pairs, jit off (default config)"
     assert rows[0][0] == expected
     assert rows[0][2]["global_batch_size"] == 32 and len(rows) == 8
