@@ -32,8 +32,8 @@ import time
 import common
 
 # Each variant's overrides apply on top of the task config's defaults (configs/str.py tunes with phi on every
-# 2nd step and 32 global pairs since session 8), so "tuned" is the config's own method; the issue-17 variants
-# pin the phi schedule and global batch they compare.
+# 4th step and 32 global pairs since session 9, every 2nd in session 8), so "tuned" is the config's own method;
+# the issue-17 variants pin the phi schedule and global batch they compare.
 VARIANTS = {
     "tuned": ({}, True),  # global + local pairs, gradient-quality loss on
     "global_only": ({"surrogate.local_weight": 0.0}, True),
