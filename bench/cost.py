@@ -256,7 +256,7 @@ def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows=
         # Paired timing: every measurement of a row comes right after an ordinary measurement of as many steps,
         # and its ratio is to that one; the rows' order is shuffled per repeat (fixed seed), so a slow drift or
         # a stall of a shared machine lands on a pair, not on every row measured late in the repeat.
-        ordinary_times, times, paired = [], [[] for _ in rows], [[] for _ in rows]
+        times, paired = [[] for _ in rows], [[] for _ in rows]
         order_rng = np.random.default_rng(0)
         for _ in range(repeats):
             for i in order_rng.permutation(len(tuners)):
@@ -267,7 +267,7 @@ def step_times(task_name, config, steps, warmup, repeats=3, variants=True, rows=
                 n = timed_steps(steps, period)
                 paired[i].append(_timed_fit(ordinary, cached, n, 0))
                 times[i].append(_timed_fit(tuner, cached, n, 0, period))
-                ordinary_times.append(paired[i][-1])
+        ordinary_times = [o for pairs in paired for o in pairs]
         for i, values in enumerate(times):
             ratios = paired_ratios(values, paired[i]) if values else [float("nan")]
             median, low, high = _spread(ratios)
