@@ -492,39 +492,32 @@ def _shipped(name):
     "(the command path is tested above with untrained ones)",
 )
 def test_read_recovers_the_words_of_rendered_scenes_with_shipped_weights(tmp_path):
-    import ml_collections
+    """`tfls read --ocr` on the detection task's own `test` scenes (configs/det.py, rendered as the task renders
+    them, PNG at their own sizes) finds and reads their words: scored by the ICDAR 2015 end-to-end rule."""
+    from helpers import load_bench
 
-    from tfls import registry
-    from tfls.configuration import load_config
-    from tfls.detection import scenes
-
+    if os.path.join(ROOT, "bench") not in sys.path:
+        sys.path.insert(0, os.path.join(ROOT, "bench"))
+    bench = load_bench("ocr_endtoend")
     output = tmp_path / "ocr" / "1"
     cmd = [sys.executable, "-m", "tfls.ocr.export", f"--detector-weights={_shipped('det')}"]
     cmd += [f"--recognizer-weights={_shipped('str')}", f"--output={output}"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    recorded = os.path.join(_shipped("det"), "config.json")
-    if os.path.isfile(recorded):
-        with open(recorded) as f:
-            d = ml_collections.ConfigDict(json.load(f)).data
-    else:
-        d = load_config(registry.default_config_path(registry.task_class("det"))).data
-    rng = np.random.default_rng(2024)
-    truth, paths = [], []
-    for i in range(20):
-        image, quads, texts = scenes.render_scene(
-            rng, d.image_size, d.max_words, d.min_height, d.max_height, d.max_angle_deg, d.dontcare_prob
-        )
-        paths.append(tmp_path / f"scene_{i}.png")
-        paths[-1].write_bytes(_encode(image))
-        truth.append((quads, texts))
+    gt, images = bench.render_set(bench.scene_task(), "test", 12)
+    paths = []
+    for key, data in images.items():
+        paths.append(tmp_path / f"scene_{key}.png")
+        paths[-1].write_bytes(data)
     proc = _read(*paths, f"--ocr={output}", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout)["images"]
+    assert len(found) == len(gt)
     acc = endtoend.EndToEndAccumulator()
-    for (quads, texts), found in zip(truth, json.loads(proc.stdout)["images"]):
-        words = found["words"]
+    for ann, image in zip(gt.values(), found):
+        words = image["words"]
         det = np.array([w["box"] for w in words], np.float64).reshape(-1, 4, 2)
-        acc.add(det, [w["text"] for w in words], quads, texts, [t == "###" for t in texts])
+        acc.add(det, [w["text"] for w in words], ann.quads, list(ann.texts), ann.dontcare)
     result = acc.result()
     assert result["hmean"] >= 0.5, result
 
