@@ -3,6 +3,7 @@
     python bench/det_penalty_sweep.py                    # lambdas of surrogate.grad_penalty_sweep, global pairs
     python bench/det_penalty_sweep.py --lambdas=0,1e-3,1e-2 --set surrogate.pretrain_steps=500
     python bench/det_penalty_sweep.py --workdir=/tmp/tfls_bench/det/seed0/base   # also the baseline's boxes on val
+    python bench/det_penalty_sweep.py --spectrum=128,0   # each lambda with and without lsiou.box_spectrum
 
 For each lambda a fresh surrogate (same seed) is pretrained on global pairs for `surrogate.pretrain_steps`
 with `surrogate.grad_penalty_weight = lambda`; then, on held-out global pairs (the fixed stream of
@@ -10,8 +11,11 @@ with `surrogate.grad_penalty_weight = lambda`; then, on held-out global pairs (t
 IoU bands, and the median norm of d e_hat / d pred (what the penalty pulls towards 1). With `--workdir` (a
 finished detection job: its `models/baseline` and `config.json`), the same error on local pairs: the
 baseline's RoI boxes against their ground truth on the validation set, the set that may choose lambda (never
-a test set). The chosen lambda is the one with the lowest local error (global without `--workdir`). Writes
-docs/results/det_penalty_sweep.json (TFLS_RESULTS_DIR elsewhere).
+a test set). The chosen lambda is the one with the lowest local error (global without `--workdir`); with
+`--spectrum`, every lambda is run at each number of spectrum frequencies (`surrogate.embedding_frequencies`)
+and the choice is over both. Pretraining follows the config's schedule (`surrogate.pretrain_schedule`), as
+the job's does. Writes docs/results/det_penalty_sweep.json (TFLS_RESULTS_DIR elsewhere); bench/report.py
+renders it.
 """
 
 import argparse
@@ -73,6 +77,9 @@ def main():
     parser.add_argument("--lambdas", default="", help="comma-separated weights (default: surrogate.grad_penalty_sweep)")
     parser.add_argument("--set", action="append", help="config override key=value (repeatable)")
     parser.add_argument("--workdir", default=None, help="a finished detection job: local pairs from its baseline")
+    parser.add_argument(
+        "--spectrum", default="", help="comma-separated surrogate.embedding_frequencies (default: the config's)"
+    )
     parser.add_argument("--max-batches", type=int, default=20, help="validation batches for local pairs")
     parser.add_argument("--output", default="det_penalty_sweep.json", help="JSON name in docs/results")
     args = parser.parse_args()
@@ -85,6 +92,7 @@ def main():
     from tfls.detection.task import DetectionTask
     from tfls.job import weights as weights_lib
     from tfls.job.fit import make_optimizer
+    from tfls.job.runner import WarmupCosine
     from tfls.surrogate import SurrogatePretrainer
     from tfls.surrogate.evaluation import HELD_OUT_SEED, approximation_errors
 
@@ -93,6 +101,7 @@ def main():
     lambdas = (
         [float(v) for v in args.lambdas.split(",") if v] if args.lambdas else [float(v) for v in s.grad_penalty_sweep]
     )
+    spectra = [int(v) for v in args.spectrum.split(",") if v] or [int(s.get("embedding_frequencies", 0))]
     task = DetectionTask(config)
     model, local_sets = None, None
     if args.workdir:
@@ -111,8 +120,9 @@ def main():
         "rows": [],
     }
     start = time.time()
-    for lam in lambdas:
+    for frequencies, lam in [(k, lam) for k in spectra for lam in lambdas]:
         keras.utils.set_random_seed(config.seed)
+        s.embedding_frequencies = frequencies
         surrogate = task.build_surrogate().set_distance(config.surrogate.get("distance", "l2"))
         surrogate.reseed(config.seed * 1000 + 1)
         trainer = SurrogatePretrainer(
@@ -122,13 +132,17 @@ def main():
             robust_threshold=s.robust_threshold,
             grad_penalty_every=s.grad_penalty_every,
         )
-        trainer.compile(make_optimizer(s.optimizer, s.learning_rate))
+        rate = s.learning_rate
+        if s.get("pretrain_schedule", "constant") == "cosine":
+            rate = WarmupCosine(s.learning_rate, s.pretrain_steps, 0, s.pretrain_final_ratio)
+        trainer.compile(make_optimizer(s.optimizer, rate))
         t0 = time.time()
         steps = tf.data.Dataset.from_tensors(tf.zeros([1])).repeat()
         history = trainer.fit(steps, steps_per_epoch=max(int(s.pretrain_steps), 1), epochs=1, verbose=0)
         if held_out is None:
             held_out = surrogate.held_out_pairs(s.eval_pairs, HELD_OUT_SEED)
-        row = {"grad_penalty_weight": lam, **_global_figures(surrogate, held_out)}
+        row = {"grad_penalty_weight": lam, "embedding_frequencies": frequencies}
+        row.update(_global_figures(surrogate, held_out))
         row["final_phi_loss"] = float(history.history["phi_loss"][-1])
         if model is not None:
             local, _ = approximation_errors(surrogate, task, model, local_sets, 1, max_batches=args.max_batches)
@@ -141,9 +155,16 @@ def main():
     key = "approx_l1_local_val" if model is not None else "approx_l1_global"
     scored = [r for r in payload["rows"] if r.get(key) is not None]
     payload["selected_by"] = key
-    payload["selected"] = min(scored, key=lambda r: r[key])["grad_penalty_weight"] if scored else None
+    best = min(scored, key=lambda r: r[key]) if scored else {}
+    payload["selected"] = best.get("grad_penalty_weight")
+    payload["selected_frequencies"] = best.get("embedding_frequencies")
+    payload["pretrain_schedule"] = s.get("pretrain_schedule", "constant")
     payload["wall_time_s"] = time.time() - start
-    print(f"[det_penalty_sweep] lowest {key}: lambda = {payload['selected']}", flush=True)
+    print(
+        f"[det_penalty_sweep] lowest {key}: lambda = {payload['selected']}, "
+        f"{payload['selected_frequencies']} spectrum frequencies",
+        flush=True,
+    )
     common.write_json(args.output, payload)
 
 

@@ -96,3 +96,49 @@ def test_box_features_hold_the_axis_aligned_extent():
     # direction 0 is x, direction 4 (of 8 over half a turn) is y: lows then highs
     np.testing.assert_allclose([feats[6], feats[6 + 4]], [quad[:, 0].min(), quad[:, 1].min()], atol=1e-6)
     np.testing.assert_allclose([feats[14], feats[14 + 4]], [quad[:, 0].max(), quad[:, 1].max()], atol=1e-6)
+
+
+def test_box_spectrum_inner_products_approximate_the_normalised_overlap():
+    # Plancherel: <s(A), s(B)> ~ |A n B| / sqrt(|A| |B|); the overlap comes from shapely's IoU
+    # (I = IoU (a + b) / (1 + IoU)), independent of the spectrum's formula.
+    pred, target = lsiou.RandomBoxPairs(min_size=0.01).generate(2000, np.random.default_rng(3))
+    iou = 1.0 - lsiou.one_minus_iou(pred, target)
+    a, b = pred[:, 2] * pred[:, 3], target[:, 2] * target[:, 3]
+    expected = iou * (a + b) / (1.0 + iou) / np.sqrt(a * b)
+    sp, st = lsiou.box_spectrum(pred).numpy(), lsiou.box_spectrum(target).numpy()
+    assert sp.shape == (2000, 256)
+    assert np.mean(np.abs(np.sum(sp * st, 1) - expected)) < 0.05
+    assert 0.8 < np.median(np.sum(sp * sp, 1)) < 1.2  # every box's features have about unit norm
+    # by hand: a box and its left half overlap by |half| (1 / sqrt(2) normalised); far boxes are orthogonal
+    boxes = np.array(
+        [
+            [0.5, 0.5, 0.2, 0.05, 1, 0],
+            [0.45, 0.5, 0.1, 0.05, 1, 0],
+            [0.1, 0.1, 0.05, 0.02, 1, 0],
+            [0.8, 0.7, 0.05, 0.02, 0.6, 0.8],
+        ],
+        np.float32,
+    )
+    s = lsiou.box_spectrum(boxes).numpy()
+    assert abs(s[0] @ s[1] / np.sqrt((s[0] @ s[0]) * (s[1] @ s[1])) - 1 / np.sqrt(2)) < 0.06
+    assert abs(s[2] @ s[3]) < 0.1
+    # the same rectangle in its other forms has the same spectrum; gradients are finite
+    for other in _other_forms(boxes):
+        np.testing.assert_allclose(lsiou.box_spectrum(other).numpy(), s, atol=1e-4)
+    x = tf.constant(boxes)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = tf.reduce_sum(lsiou.box_spectrum(x))
+    assert np.all(np.isfinite(tape.gradient(out, x).numpy()))
+
+
+def test_box_embedding_with_spectrum_round_trips_and_rejects_bad_bands():
+    layer = lsiou.BoxEmbedding((16,), 4, num_frequencies=8, frequency_range=(2.0, 200.0))
+    out = layer(tf.constant(np.random.default_rng(0).random((3, 6)), tf.float32))
+    assert out.shape == (3, 4) and layer.hidden[0].kernel.shape[0] == 6 + 16 + 16
+    clone = lsiou.BoxEmbedding.from_config(layer.get_config())
+    assert clone.num_frequencies == 8 and clone.frequency_range == (2.0, 200.0)
+    import pytest
+
+    with pytest.raises(ValueError, match="0 < low < high"):
+        lsiou.BoxEmbedding((16,), 4, num_frequencies=8, frequency_range=(200.0, 2.0))

@@ -56,36 +56,105 @@ def box_features(boxes, num_directions=8):
     return tf.concat([tf.stack([cx, cy, w, h], -1), doubled, centre - support, centre + support], -1)
 
 
+def spectrum_frequencies(num_frequencies=128, frequency_range=(3.0, 1500.0)):
+    """The fixed frequencies of `box_spectrum`: `num_frequencies` radii spaced evenly in log between
+    `frequency_range` (radians per unit of the normalised image), each at its own direction in [0, pi)
+    (golden-angle steps, so the directions cover the half-plane at every band). Returns `(fx, fy, weight)`:
+    float64 `[K]` each, `weight` the quadrature weight of each frequency (`r^2 dlog r / (2 pi)`, the area
+    of its ring over the whole plane divided by `(2 pi)^2`)."""
+    k = int(num_frequencies)
+    lo, hi = (float(v) for v in frequency_range)
+    if k < 1 or not 0 < lo < hi:
+        raise ValueError(f"box_spectrum needs num_frequencies >= 1 and 0 < low < high, got {k}, {frequency_range}")
+    radius = np.exp(np.linspace(np.log(lo), np.log(hi), k))
+    step = np.log(hi / lo) / max(k - 1, 1)
+    angle = (np.arange(k) * np.pi * (3.0 - np.sqrt(5.0))) % np.pi
+    return radius * np.cos(angle), radius * np.sin(angle), radius**2 * step / (2.0 * np.pi)
+
+
+def box_spectrum(boxes, num_frequencies=128, frequency_range=(3.0, 1500.0)):
+    """The Fourier transform of each box's indicator, divided by the square root of its area, at the fixed
+    frequencies of `spectrum_frequencies`: `[N, 6] -> [N, 2K]` (real and imaginary parts).
+
+    For a rectangle of size w x h centred at c and turned by t, the transform at frequency f is
+    `w h sinc(w f_u / 2) sinc(h f_v / 2) exp(-i f.c)` (`f_u, f_v`: f in the box's own frame). Weighted by
+    the quadrature of `spectrum_frequencies`, inner products of these features approximate
+    (Plancherel) the inner product of the normalised indicators: `<s(A), s(B)> ~ |A n B| / sqrt(|A| |B|)`,
+    so `||s(A)|| ~ 1` for every box whose spectrum lies within the frequency range and disjoint boxes give
+    nearly orthogonal features: the quantity IoU is made of, which a plain MLP of the box's coordinates
+    struggles to form (its slope must grow as 1 / size for small boxes). Depends on the rectangle only (the
+    box is put in canonical form first); smooth in every parameter.
+    """
+    fx, fy, weight = spectrum_frequencies(num_frequencies, frequency_range)
+    b = box_lib.canonical(tf.cast(boxes, tf.float32))
+    cx, cy, w, h, c, s = (b[:, i : i + 1] for i in range(6))
+    norm = tf.sqrt(tf.square(c) + tf.square(s) + 1e-12)
+    c, s = c / norm, s / norm
+    fx, fy = tf.constant(fx, tf.float32), tf.constant(fy, tf.float32)
+    along = fx * c + fy * s
+    across = -fx * s + fy * c
+
+    def sinc(x):
+        small = tf.abs(x) < 1e-4
+        safe = tf.where(small, tf.ones_like(x), x)
+        return tf.where(small, 1.0 - tf.square(x) / 6.0, tf.sin(safe) / safe)
+
+    amplitude = tf.sqrt(tf.abs(w * h) + 1e-12) * sinc(0.5 * w * along) * sinc(0.5 * h * across)
+    amplitude = amplitude * tf.constant(np.sqrt(weight), tf.float32)
+    phase = fx * cx + fy * cy
+    return tf.concat([amplitude * tf.cos(phase), -amplitude * tf.sin(phase)], -1)
+
+
 class BoxEmbedding(keras.layers.Layer):
     """h_phi for rotated boxes: `box_features` of the canonical box through a plain MLP.
 
     Every form of one rectangle (w and h swapped with the angle turned by 90 degrees, the angle +- 180) gives
     the same features, so e_hat is 0 between forms of one rectangle and does not jump where the canonical
     form does. No normalisation layers: each box is embedded independently (per-sample gradients are needed).
+    With `num_frequencies > 0` the MLP also reads `box_spectrum` (the box's normalised indicator in the
+    frequency domain); bench/det_penalty_sweep.py --compare-spectrum measures the held-out error with and
+    without it (docs/RESULTS.md).
 
     Args:
       units: hidden widths.
       output_dim: embedding size D.
       num_directions: directions of `box_features`.
+      num_frequencies: frequencies of `box_spectrum` (0: coordinates only).
+      frequency_range: `(low, high)` radians per normalised unit (a box of side a fills up to ~ 2 pi / a).
     """
 
-    def __init__(self, units=(256, 256, 256), output_dim=64, num_directions=8, **kwargs):
+    def __init__(
+        self,
+        units=(256, 256, 256),
+        output_dim=64,
+        num_directions=8,
+        num_frequencies=0,
+        frequency_range=(3.0, 1500.0),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = tuple(int(u) for u in units)
         self.output_dim = int(output_dim)
         self.num_directions = int(num_directions)
+        self.num_frequencies = int(num_frequencies)
+        self.frequency_range = tuple(float(v) for v in frequency_range)
+        if self.num_frequencies:
+            spectrum_frequencies(self.num_frequencies, self.frequency_range)  # validates
 
     def build(self, input_shape):
         self.hidden = [keras.layers.Dense(u, activation="relu", name=f"hidden{i}") for i, u in enumerate(self.units)]
         self.out = keras.layers.Dense(self.output_dim, name="embedding")
-        width = 6 + 2 * self.num_directions
+        width = 6 + 2 * self.num_directions + 2 * self.num_frequencies
         for layer in self.hidden:
             layer.build((None, width))
             width = layer.units
         self.out.build((None, width))
 
     def call(self, boxes):
-        x = box_features(tf.cast(boxes, tf.float32), self.num_directions) * 4.0
+        boxes = tf.cast(boxes, tf.float32)
+        x = box_features(boxes, self.num_directions) * 4.0
+        if self.num_frequencies:
+            x = tf.concat([x, box_spectrum(boxes, self.num_frequencies, self.frequency_range)], -1)
         for layer in self.hidden:
             x = layer(x)
         return self.out(x)
@@ -99,6 +168,8 @@ class BoxEmbedding(keras.layers.Layer):
             "units": self.units,
             "output_dim": self.output_dim,
             "num_directions": self.num_directions,
+            "num_frequencies": self.num_frequencies,
+            "frequency_range": self.frequency_range,
         }
 
 

@@ -156,7 +156,14 @@ class DetectionTask(Task):
                 problems.append((f"data.{key}", "...", f"a valid scene mix ({e})"))
             if isinstance(d.get("max_boxes"), int) and d[key].get("max_words", 0) > d.max_boxes:
                 problems.append((f"data.{key}.max_words", d[key].max_words, f"at most data.max_boxes ({d.max_boxes})"))
-        sweep = config.get("surrogate", {}).get("grad_penalty_sweep", ())
+        s = config.get("surrogate", {})
+        if "embedding_frequencies" in s:
+            k, band = s.embedding_frequencies, tuple(s.get("embedding_frequency_range", (3.0, 1500.0)))
+            if not isinstance(k, int) or isinstance(k, bool) or k < 0:
+                problems.append(("surrogate.embedding_frequencies", k, "an int >= 0 (0: no box spectrum)"))
+            if len(band) != 2 or not all(isinstance(v, int | float) for v in band) or not 0 < band[0] < band[1]:
+                problems.append(("surrogate.embedding_frequency_range", band, "(low, high) with 0 < low < high"))
+        sweep = s.get("grad_penalty_sweep", ())
         if not sweep or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in sweep):
             problems.append(("surrogate.grad_penalty_sweep", sweep, "a non-empty list of weights >= 0"))
         return problems
@@ -283,7 +290,12 @@ class DetectionTask(Task):
     def build_surrogate(self):
         s = self.config.surrogate
         embedding = lsiou.BoxEmbedding(
-            tuple(s.embedding_units), s.embedding_dim, s.get("embedding_directions", 8), name="box_embedding"
+            tuple(s.embedding_units),
+            s.embedding_dim,
+            s.get("embedding_directions", 8),
+            num_frequencies=s.get("embedding_frequencies", 0),
+            frequency_range=tuple(s.get("embedding_frequency_range", (3.0, 1500.0))),
+            name="box_embedding",
         )
         generator = lsiou.RandomBoxPairs(stats=_generator_stats(self.config), min_size=s.min_box_size)
         return Surrogate(
