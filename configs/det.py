@@ -74,7 +74,7 @@ def get_config():
 
     s = config.surrogate
     s.pretrain_steps = 5000
-    s.pretrain_schedule = "cosine"  # down to pretrain_final_ratio of the rate: a lower held-out error than constant
+    s.pretrain_schedule = "cosine"  # down to pretrain_final_ratio of the rate
     s.batch_size = 256
     s.learning_rate = 1e-3
     s.local_weight = 0.5
