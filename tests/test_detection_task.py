@@ -20,6 +20,7 @@ from tfls.detection.task import DetectionTask, serving_function
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = [
+    "--config.train.init_from=",  # train the tiny detector (the default post-tunes weights/det)
     "--config.data.image_size=64",
     "--config.data.train_pool=8",
     "--config.data.eval_size=4",
