@@ -225,7 +225,6 @@ def run_seed(
         # only model and data, not train steps or surrogate settings).
         print(f"[bench] {base_dir}: not reusable for this config (or no --reuse): starting it afresh", flush=True)
         shutil.rmtree(base_dir)
-    tconfig = load(tune_overrides or {})
     t0 = time.time()
     base, reused = _sub_run(task, config, base_dir, BASE_STAGES, ("baseline",), reuse, trust_existing)
     out = {
@@ -240,7 +239,8 @@ def run_seed(
         d = _run_dir(root, seed, "control", tag)
         fork = (base_dir, d, {"keep": ("baseline",), "completed": ("train",)})
         t0 = time.time()
-        res, reused = _sub_run(task, tconfig, d, ["control", "evaluate"], ("control",), reuse, trust_existing, fork)
+        cconfig = load(tune_overrides or {}, {"evaluate_models": ("control",)})  # the base measured the baseline
+        res, reused = _sub_run(task, cconfig, d, ["control", "evaluate"], ("control",), reuse, trust_existing, fork)
         out["control"] = res["control"]
         out["control_s"] = res.get("bench_wall_s") if reused else time.time() - t0
         reused_runs += ["control"] if reused else []
@@ -249,7 +249,7 @@ def run_seed(
         d = _run_dir(root, seed, name, tag)
         keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
         fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
-        vconfig = load(tune_overrides or {}, extra)
+        vconfig = load(tune_overrides or {}, extra, {"evaluate_models": ("tuned",)})
         t0 = time.time()
         res, reused = _sub_run(task, vconfig, d, ["tune", "evaluate"], ("tuned",), reuse, trust_existing, fork)
         out["variants"][name] = {

@@ -251,3 +251,18 @@ def test_surrogate_every_with_a_distribution_strategy_is_refused_before_any_stag
     job.run([])
     config.tune.surrogate_every = 1
     job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path)).run([])
+
+
+def test_evaluate_models_limits_what_the_evaluate_stage_measures(tmp_path):
+    config = toy_task.toy_config()
+    config.tune.run_control = True
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path)).run(["train", "pretrain", "tune", "control"])
+    config.evaluate_models = ("control",)
+    results = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path)).run(["evaluate"])
+    assert "control" in results and "baseline" not in results and "tuned" not in results
+    from tfls.configuration import ConfigError, validate
+
+    for bad in (("best",), ()):
+        config.evaluate_models = bad
+        with pytest.raises(ConfigError, match="evaluate_models"):
+            validate(config, toy_task.ZeroOneTask)

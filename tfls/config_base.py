@@ -77,6 +77,10 @@ def base_config():
     config.tune.surrogate_warmup_steps = 0  # phi alone on the baseline's outputs (and global pairs) first
     config.tune.run_control = True  # also tune with the ordinary loss for the same steps (the control)
 
+    # the models the evaluate stage measures, of those the workdir holds (a bench sub-run forked from a base
+    # that already measured its baseline measures only its own model)
+    config.evaluate_models = ("baseline", "control", "tuned")
+
     config.export = ml_collections.ConfigDict()
     config.export.enabled = True
     return config

@@ -193,6 +193,12 @@ def base_problems(config):
     cosine = _get(config, "train.schedule") == "cosine"
     if cosine and _is_number(warmup) and _is_number(steps) and steps >= 1 and warmup >= steps:
         problems.append(("train.warmup_steps", warmup, f"an integer < train.steps ({steps})"))
+    models = _get(config, "evaluate_models")
+    allowed = ("baseline", "control", "tuned")
+    if models is not _MISSING and (
+        isinstance(models, str) or not models or not all(isinstance(m, str) and m in allowed for m in models)
+    ):
+        problems.append(("evaluate_models", models, f"a non-empty list of {', '.join(allowed)}"))
     warm_start = _get(config, "train.warm_start")
     if _get(config, "train.init_from") not in (_MISSING, "") and warm_start not in (_MISSING, ""):
         problems.append(("train.warm_start", warm_start, '"" while train.init_from is set (it skips training)'))

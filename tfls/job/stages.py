@@ -228,7 +228,7 @@ def evaluate(job):
     task = job.task
     eval_sets = task.eval_datasets()
     job.results["validation_set"] = job.validation_set()[0]
-    for name in ("baseline", "control", "tuned"):
+    for name in tuple(job.config.get("evaluate_models", ("baseline", "control", "tuned"))):
         if not job.has_weights(name):
             continue
         job.load_weights(name, job.model)
