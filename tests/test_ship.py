@@ -36,3 +36,18 @@ def test_ship_refuses_a_workdir_without_a_baseline(tmp_path):
     os.makedirs(tmp_path / "empty")
     with pytest.raises(SystemExit, match="holds no baseline weights"):
         ship.ship(str(tmp_path / "empty"), str(tmp_path / "out"), "cmd")
+
+
+def test_shipped_config_drops_the_training_machine_start_paths(tmp_path):
+    # a baseline warm-started from a folder of the training machine: that path must not travel with the weights
+    config = toy_task.toy_config()
+    start = tmp_path / "start"
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(start)).run(["train"])
+    config.train.warm_start = str(start / "models" / "baseline")
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work")).run(["train", "evaluate"])
+    assert json.loads((tmp_path / "work" / "config.json").read_text())["train"]["warm_start"]
+    out = tmp_path / "weights" / "toy"
+    ship.ship(str(tmp_path / "work"), str(out), "python run_toy_job.py --config.train.warm_start=...", commit="c")
+    train = json.loads((out / "config.json").read_text())["train"]
+    assert train["warm_start"] == "" and train["init_from"] == ""
+    assert train["steps"] == config.train.steps

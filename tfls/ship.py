@@ -64,7 +64,16 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp)
     if os.path.exists(config_path):
-        shutil.copy(config_path, os.path.join(tmp, "config.json"))
+        with open(config_path) as f:
+            recorded = json.load(f)
+        # Where the training started from is provenance (the command says it), not part of the model: a path
+        # of the machine that trained it would fail validation wherever the weights are loaded.
+        train = recorded.get("train", {})
+        dropped = {k: train[k] for k in ("init_from", "warm_start") if train.get(k)}
+        for key in dropped:
+            train[key] = ""
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(recorded, f, indent=2)
     provenance = {
         "task": results.get("task"),
         "command": command,
