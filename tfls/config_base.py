@@ -42,7 +42,7 @@ def base_config():
     config.surrogate.local_weight = 0.5  # share of phi's loss on local pairs
     # lambda. The penalty pushes ||d e_hat / d pred|| towards 1; for a metric that is steep in the prediction's
     # units (1 - IoU moves 3-30 per unit of a normalised coordinate) a large lambda flattens the surrogate:
-    # configs/det.py uses 0.001.
+    # configs/det.py uses 0 (chosen on val by bench/det_penalty_sweep.py).
     config.surrogate.grad_penalty_weight = 0.1
     config.surrogate.robust_threshold = 0.0  # FEDS ramp; <= 0 is off
     # where global pairs come from: py_function (drawn in the step) | dataset (a tf.data stream beside the
