@@ -109,6 +109,9 @@ def get_config():
     config.tune.steps = 300
     config.tune.learning_rate = 1e-4
     config.tune.ordinary_loss_weight = 0.0
+    # the ordinary loss's terms that tuning adds (with ordinary_loss_weight): all four is the `mixed` variant;
+    # ("rpn_cls", "rpn_reg", "roi_cls") with weight 1 is the paper's (LS-IoU replaces the RoI smooth L1)
+    config.tune.ordinary_terms = ("rpn_cls", "rpn_reg", "roi_cls", "roi_reg")
 
     d = config.data = ml_collections.ConfigDict()
     d.image_size = 512  # the detector's input: long side resized to this, padded to a square

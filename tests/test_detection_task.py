@@ -236,3 +236,23 @@ def test_export_loads_in_fresh_processes(finished_job, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "num_detections" in proc.stdout and "boxes" in proc.stdout
+
+
+def test_tuning_keeps_the_configured_terms_of_the_ordinary_loss(monkeypatch):
+    sys.path.insert(0, ROOT)
+    from configs import det as det_config
+    from tfls.configuration import ConfigError, validate
+    from tfls.detection import detector
+
+    parts = {"rpn_cls": 1.0, "rpn_reg": 2.0, "roi_cls": 4.0, "roi_reg": 8.0}
+    monkeypatch.setattr(detector, "detection_loss", lambda out: (sum(parts.values()), dict(parts)))
+    config = det_config.get_config()
+    config.train.init_from = ""
+    task = DetectionTask(config)
+    assert float(task.tuning_ordinary_loss({}, None)) == 15.0  # the default: all four (`mixed`)
+    config.tune.ordinary_terms = DetectionTask.tuning_variants["paper"]["tune.ordinary_terms"]
+    assert float(DetectionTask(config).tuning_ordinary_loss({}, None)) == 7.0  # the RoI regression left out
+    for bad in (("roi_cls", "box"), (), ("roi_cls", "roi_cls")):
+        config.tune.ordinary_terms = bad
+        with pytest.raises(ConfigError, match="tune.ordinary_terms"):
+            validate(config, DetectionTask)

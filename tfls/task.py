@@ -74,6 +74,13 @@ class Task(abc.ABC):
     def ordinary_loss(self, outputs, y):
         """Scalar differentiable loss the model is normally trained with (CE, CTC, CE + smooth L1)."""
 
+    def tuning_ordinary_loss(self, outputs, y):
+        """The ordinary-loss term of surrogate tuning (weighted by `tune.ordinary_loss_weight`); by default
+        the whole `ordinary_loss`. A task whose ordinary loss has a part the surrogate replaces (detection:
+        the RoI head's box regression) may keep only the other parts here, as the paper tunes; the control
+        always trains with the whole `ordinary_loss`."""
+        return self.ordinary_loss(outputs, y)
+
     @abc.abstractmethod
     def surrogate_pairs(self, outputs, y):
         """`(pred, target, weight)`: surrogate-space predictions (differentiable), their targets, and a

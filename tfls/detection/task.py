@@ -92,6 +92,9 @@ def serving_function(model, image_size, score_threshold, max_pixels=images_lib.M
     return serve
 
 
+DETECTION_LOSS_TERMS = ("rpn_cls", "rpn_reg", "roi_cls", "roi_reg")  # detector.detection_loss's parts
+
+
 class DetectionTask(Task):
     """Rotated text detection on synthetic scenes (default) or ICDAR 2015 folders, metric ICDAR hmean."""
 
@@ -107,6 +110,11 @@ class DetectionTask(Task):
     }
     validation_set = "val"
     default_config = "configs/det.py"
+    #: tuning variants of bench/quality.py --variants=...: `paper` keeps every ordinary loss but the RoI head's
+    #: box regression, which LS-IoU replaces (`tuning_ordinary_loss`)
+    tuning_variants = {
+        "paper": {"tune.ordinary_loss_weight": 1.0, "tune.ordinary_terms": ("rpn_cls", "rpn_reg", "roi_cls")},
+    }
 
     @classmethod
     def validate_config(cls, config):
@@ -156,6 +164,9 @@ class DetectionTask(Task):
                 problems.append((f"data.{key}", "...", f"a valid scene mix ({e})"))
             if isinstance(d.get("max_boxes"), int) and d[key].get("max_words", 0) > d.max_boxes:
                 problems.append((f"data.{key}.max_words", d[key].max_words, f"at most data.max_boxes ({d.max_boxes})"))
+        terms = config.get("tune", {}).get("ordinary_terms", DETECTION_LOSS_TERMS)
+        if not terms or not all(t in DETECTION_LOSS_TERMS for t in terms) or len(set(terms)) != len(terms):
+            problems.append(("tune.ordinary_terms", terms, f"distinct names among {', '.join(DETECTION_LOSS_TERMS)}"))
         s = config.get("surrogate", {})
         if "embedding_frequencies" in s:
             k, band = s.embedding_frequencies, tuple(s.get("embedding_frequency_range", (3.0, 1500.0)))
@@ -278,6 +289,16 @@ class DetectionTask(Task):
     def ordinary_loss(self, outputs, y):
         del y
         return detector.detection_loss(outputs)[0]
+
+    def tuning_ordinary_loss(self, outputs, y):
+        """The terms of `detector.detection_loss` named by `tune.ordinary_terms` (default all four: the
+        `mixed` objective). `("rpn_cls", "rpn_reg", "roi_cls")` with `tune.ordinary_loss_weight=1` is the
+        paper's tuning: LS-IoU replaces the RoI head's smooth L1 and every other loss stays, so the features
+        the classifier shares with the box regressor are still held by its own loss."""
+        del y
+        terms = tuple(self.config.tune.get("ordinary_terms", DETECTION_LOSS_TERMS))
+        parts = detector.detection_loss(outputs)[1]
+        return tf.add_n([parts[name] for name in terms])
 
     def surrogate_pairs(self, outputs, y):
         """The RoI head's decoded boxes of the positive RoIs and their ground truth, both in canonical form

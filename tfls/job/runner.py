@@ -189,7 +189,7 @@ class Job:
             self.surrogate,
             self.task.tuning_forward,
             self.task.surrogate_pairs,
-            self.task.ordinary_loss,
+            self.task.tuning_ordinary_loss,
             inner_steps=s.inner_steps,
             local_weight=s.local_weight,
             ordinary_loss_weight=t.ordinary_loss_weight,
