@@ -467,6 +467,36 @@ def penalty_sweep_chapter():
     return lines + [""]
 
 
+def lsiou_gradient_check_chapter():
+    """bench/lsiou_gradient_check.py: LS-IoU's gradient against the true 1 - IoU's (central differences)."""
+    data = _load("det_gradient_check.json")
+    if not data:
+        return []
+    bands = list(data["rows"][0]["by_band"])
+    lines = [
+        "## LS-IoU: where the surrogate's gradient points",
+        "",
+        f"`{data['command']}` ({_machine_line(data)}). Held-out global pairs with 1 - IoU in (0.02, 0.7); "
+        "cosine between d e_hat / d pred and the exact metric's central-difference gradient in (cx, cy, w, h, "
+        "angle), its median overall and by band of 1 - IoU, the share of pairs below 0.5 and below 0, and the "
+        "median ratio of the gradient norms (surrogate / true).",
+        "",
+        "| surrogate | pairs | mean abs error | cos median | "
+        + " | ".join(f"cos median, 1 - IoU {b}" for b in bands)
+        + " | cos < 0.5 | cos < 0 | norm ratio |",
+        "|---|---|---|---|" + "---|" * len(bands) + "---|---|---|",
+    ]
+    for r in data["rows"]:
+        name = "/".join(r["surrogate"].rstrip("/").split("/")[-4:])
+        cells = [r["by_band"][b]["cos_median"] for b in bands]
+        lines.append(
+            f"| `{name}` | {r['pairs']} | {r['approx_l1']:.3f} | {r['cos_median']:.3f} | "
+            + " | ".join("-" if c is None else f"{c:.3f}" for c in cells)
+            + f" | {r['share_cos_below_0.5']:.3f} | {r['share_cos_negative']:.3f} | {r['norm_ratio_median']:.2f} |"
+        )
+    return lines + [""]
+
+
 def gradient_check_chapter():
     """bench/lsed_gradient_check.py: the LS-ED surrogate's direction in z against the per-row cross entropy."""
     data = _load("str_gradient_check.json")
@@ -701,6 +731,7 @@ def main():
     lines += ood_breakdown_chapter()
     lines += gradient_check_chapter()
     lines += penalty_sweep_chapter()
+    lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
