@@ -151,3 +151,15 @@ def mean_std(values):
     if values.size == 0:
         return None, None
     return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
+def surrogate_values_and_gradients(surrogate, pred, target):
+    """`(e_hat, d e_hat / d pred)` of a surrogate on pairs, as NumPy arrays (per pair: pairs are independent)."""
+    import tensorflow as tf
+
+    pred = tf.constant(pred)
+    with tf.GradientTape() as tape:
+        tape.watch(pred)
+        e_hat = surrogate.distance(pred, tf.constant(target))
+        total = tf.reduce_sum(e_hat)
+    return e_hat.numpy(), tape.gradient(total, pred).numpy()

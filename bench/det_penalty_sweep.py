@@ -45,19 +45,12 @@ def _config(args):
 
 
 def _global_figures(surrogate, pairs):
-    import tensorflow as tf
-
     from tfls.detection import lsiou
 
     pred, target = pairs
     e = lsiou.one_minus_iou(pred, target)
-    pred_t = tf.constant(pred)
-    with tf.GradientTape() as tape:
-        tape.watch(pred_t)
-        e_hat = surrogate.distance(pred_t, tf.constant(target))
-        total = tf.reduce_sum(e_hat)
-    grads = tape.gradient(total, pred_t).numpy()
-    err = np.abs(e_hat.numpy() - e)
+    e_hat, grads = common.surrogate_values_and_gradients(surrogate, pred, target)
+    err = np.abs(e_hat - e)
     iou = 1.0 - e
     bands = {}
     for lo, hi in IOU_BANDS:
