@@ -16,6 +16,7 @@ import os
 import ml_collections
 
 from tfls.config_base import base_config
+from tfls.detection import scenes
 
 
 def data_config(max_length=10):
@@ -49,6 +50,13 @@ def data_config(max_length=10):
     d.train_pool = 50000  # >0: render this many once and reshuffle; 0: render a fresh stream
     d.train_pool_start = 0  # the pool holds training examples start .. start + train_pool - 1 (new images: raise it)
     d.render_parallel_calls = 2
+    # SynthText-style words (tfls/recognition/scene_words.py): this share of each training batch is cut out of
+    # rendered scenes (the detection task's renderer, training fonts, `scene_mix`) as the OCR export cuts out
+    # a detected word, the corners jittered like a detector's by up to `scene_jitter` of the word's height.
+    d.scene_fraction = 0.0
+    d.scene_pool = 40000  # crops in the pool (about 9 per scene), filled as training asks, then reshuffled
+    d.scene_jitter = 0.1
+    d.scene_mix = ml_collections.ConfigDict(dict(scenes.DEFAULT_MIX))
     d.eval_size = 500  # images in each of val, test (training fonts and mix) and test_ood (held-out ones)
     d.train_lmdb = ""  # comma-separated LMDB folders; replaces the synthetic training data
     d.train_lmdb_ratios = ""  # e.g. "0.5,0.5"

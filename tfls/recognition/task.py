@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from tfls.recognition import data as data_lib
+from tfls.recognition import scene_words
 from tfls.recognition.charset import Charset, decode_ids_tf
 from tfls.recognition.corpus import WordSampler, frequent_words
 from tfls.recognition.ctc_alignment import ctc_forced_alignments, ctc_target_paths
@@ -66,7 +67,28 @@ class RecognitionTask(Task):
             check_float(config, "surrogate.garbage_after_eos", 0.0, 1.0),
             check_int(config, "surrogate.max_edits", 0),
             check_float(config, "data.hard_fraction", 0.0, 1.0),
+            check_float(config, "data.scene_fraction", 0.0, 0.9),
+            check_int(config, "data.scene_pool", 1),
+            check_float(config, "data.scene_jitter", 0.0, 0.5),
         ]
+        if float(d.get("scene_fraction", 0.0)) > 0:
+            if d.train_lmdb:
+                problems.append(
+                    (
+                        "data.scene_fraction",
+                        d.scene_fraction,
+                        "0 with data.train_lmdb (scene crops mix with rendered words)",
+                    )
+                )
+            elif int(d.train_pool) <= 0:
+                problems.append(("data.scene_fraction", d.scene_fraction, "0 unless data.train_pool > 0"))
+            try:
+                from tfls.detection import scenes
+
+                mix = d.get("scene_mix", {})
+                scenes.validate_mix(mix.to_dict() if hasattr(mix, "to_dict") else dict(mix or {}))
+            except ValueError as e:
+                problems.append(("data.scene_mix", "...", str(e)))
         for key, value in d.get("distortions", {}).items():
             if isinstance(value, float) and not key.endswith(("_deg", "contrast")) and "prob" in key:
                 problems.append(check_float(config, f"data.distortions.{key}", 0.0, 1.0))
@@ -197,6 +219,7 @@ class RecognitionTask(Task):
             ratios = [float(r) for r in d.train_lmdb_ratios.split(",")] if d.train_lmdb_ratios else None
             sets = self._lmdbs(d.train_lmdb)
             return data_lib.lmdb_mixture(sets, ratios or [1.0] * len(sets), batch, seed)
+        n_scene = scene_words.scene_share(d.get("scene_fraction", 0.0), batch)
         if d.train_pool > 0:
             if self._pool is None:
                 self._pool = data_lib.ProgressivePool(
@@ -207,10 +230,41 @@ class RecognitionTask(Task):
                     d.train_pool,
                     start=d.get("train_pool_start", 0),
                 )
+            if n_scene > 0:
+                return self._mixed_dataset(batch, n_scene, seed)
             return self._pool.dataset(batch, seed)
         return data_lib.synthetic_stream(
             self.train_renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
         )
+
+    @property
+    def scene_pool(self):
+        """The pool of scene word crops (`data.scene_fraction` > 0): scenes of the detection task's renderer
+        with the training fonts, this task's vocabulary and `data.scene_mix` (tfls/recognition/scene_words.py)."""
+        if getattr(self, "_scene_pool", None) is None:
+            from tfls.detection import scenes
+
+            d = self.config.data
+            mix = d.get("scene_mix", {})
+            mix = mix.to_dict() if hasattr(mix, "to_dict") else dict(mix or {})
+            renderer = scenes.SceneRenderer(self._font_split()[0], self.sampler, mix)
+            self._scene_pool = scene_words.ScenePool(
+                renderer, self.charset, self.image_shape, d.seed, d.scene_pool, d.get("scene_jitter", 0.0)
+            )
+        return self._scene_pool
+
+    def _mixed_dataset(self, batch, n_scene, seed):
+        """The word pool's batches of `batch - n_scene` words with `n_scene` scene crops each."""
+        shape = self._pool.images.shape[1:]
+        width = self._pool.labels.shape[1]
+        pool = self.scene_pool
+
+        def batches():
+            return scene_words.mixed_batches(self._pool.batches(batch - n_scene, seed), pool, n_scene, seed)
+
+        spec = (tf.TensorSpec((batch, *shape), tf.uint8), tf.TensorSpec((batch, width), tf.int32))
+        ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
+        return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)
 
     def eval_datasets(self):
         """`val` and `test` (training fonts and mix, two held-out seeds), `test_ood` (held-out fonts, harder
