@@ -379,7 +379,7 @@ class ExportSystem:
         self.session.close()
 
 
-def build_tfls(det_task, detector, str_task, recognizer, folder, score_threshold=None):
+def build_tfls(det_task, detector, str_task, recognizer, folder, score_threshold=None, min_text_confidence=None):
     """Writes the OCR export of the two models under `folder` and returns it loaded (`ExportSystem`)."""
     from tfls.ocr.export import export_ocr
 
@@ -390,6 +390,7 @@ def build_tfls(det_task, detector, str_task, recognizer, folder, score_threshold
         str_task.charset,
         os.path.join(folder, "ocr"),
         score_threshold=score_threshold,
+        **({} if min_text_confidence is None else {"min_text_confidence": min_text_confidence}),
     )
     return ExportSystem(path)
 
@@ -419,6 +420,9 @@ def parse_args(argv=None):
     parser.add_argument("--recognizer-config", help="the config the recognizer was trained with")
     parser.add_argument("--recognizer-set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--score-threshold", type=float, default=None, help="default: the detector config's")
+    parser.add_argument(
+        "--min-text-confidence", type=float, default=None, help="default: the OCR export's (MIN_TEXT_CONFIDENCE)"
+    )
     parser.add_argument("--threads", type=int, default=-1, help="RapidOCR's ONNX Runtime intra-op threads")
     parser.add_argument("--output", default=OUTPUT, help=f"file name in the results folder (default {OUTPUT})")
     args = parser.parse_args(argv)
@@ -449,12 +453,17 @@ def run(args):
                 "str", recognizer_path, args.recognizer_config, args.recognizer_set
             )
             tmp = tempfile.mkdtemp(prefix="tfls_ocr_endtoend_")
-            system = build_tfls(det_task, detector, str_task, recognizer, tmp, args.score_threshold)
+            system = build_tfls(
+                det_task, detector, str_task, recognizer, tmp, args.score_threshold, args.min_text_confidence
+            )
             predictors["tfls"] = system
             threshold = det_task.config.eval.score_threshold if args.score_threshold is None else args.score_threshold
+            from tfls.ocr.export import MIN_TEXT_CONFIDENCE
+
+            confidence = MIN_TEXT_CONFIDENCE if args.min_text_confidence is None else args.min_text_confidence
             descriptions["tfls"] = (
                 f"OCR export (tfls.ocr.export) of detector {det_what} and recognizer {str_what}; "
-                f"score threshold {threshold}; TF1 session loader"
+                f"score threshold {threshold}; lowest text confidence {confidence}; TF1 session loader"
             )
             task, scene_config = det_task, f"the detector's: {det_what}"
         else:

@@ -622,6 +622,47 @@ def _fraction(value):
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def scene_crops_chapter():
+    """bench/scene_crop_reading.py: each recognizer on the ground-truth word boxes of the OCR scenes."""
+    data = _load("str_scene_crops.json")
+    if not data:
+        return []
+    lines = [
+        "## OCR: the recognizer on the scenes' ground-truth word boxes",
+        "",
+        f"`{data['command']}` ({data['scenes_per_set']} scenes per set; {_machine_line(data)}). Every cared-for "
+        "word of the detection task's scenes, cut out of its ground-truth box as the OCR export cuts a detected "
+        "word, read by each recognizer: the end-to-end loss that is the recognizer's, measured apart from the "
+        "detector's. Accuracy is case-insensitive; words longer than the recognizer's max_length are kept (they "
+        "cannot be read).",
+        "",
+    ]
+    for set_name, info in data["sets"].items():
+        systems = info["systems"]
+        first = next(iter(systems.values()))
+        heights = [b["range"] for b in first["by_height"]]
+        head = " | ".join(f"h {lo}-{hi if hi < 10**5 else ''} px" for lo, hi in heights)
+        lines += [
+            f"### `{set_name}` ({info['num_words']} words; {first['longer_than_max_length']} longer than max_length)",
+            "",
+            f"| recognizer | accuracy | total ED | {head} |",
+            "|---|---|---|" + "---|" * len(heights),
+        ]
+        for label, row in systems.items():
+            by = {tuple(b["range"]): b for b in row["by_height"]}
+            cells = [
+                f"{by[tuple(r)]['accuracy']:.1f} % ({by[tuple(r)]['words']})" if tuple(r) in by else "n/a"
+                for r in heights
+            ]
+            lines.append(
+                f"| {label} (`{row['weights']}`) | {row['accuracy']:.1f} % | {row['total_edit_distance']} | "
+                + " | ".join(cells)
+                + " |"
+            )
+        lines.append("")
+    return lines
+
+
 def ocr_endtoend_chapter(data=None):
     """Whole-scene OCR (bench/ocr_endtoend.py, ocr_endtoend.json): per set, each system's end-to-end
     precision, recall and hmean (ICDAR 2015 rule), its detection hmean and its ms per image."""
@@ -733,6 +774,7 @@ def main():
     lines += penalty_sweep_chapter()
     lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
+    lines += scene_crops_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
         with open(notes) as f:

@@ -370,6 +370,39 @@ def test_ocr_export_in_a_fresh_process_through_both_loaders(models, ocr_export, 
     assert expected["num_words"].numpy()[0] > 0  # untrained, threshold 0: the recognizer did run
 
 
+def test_min_text_confidence_drops_unsure_words_and_keeps_the_order(models, ocr_export):
+    from tfls.ocr.export import ocr_function
+
+    _, built = models
+    _, files = ocr_export
+    det_task, detector = built["det"]
+    str_task, recognizer = built["str"]
+    images = tf.constant([files["photo"].read_bytes(), files["jpeg"].read_bytes()])
+
+    def serve(confidence):
+        return ocr_function(
+            detector, 64, 0.0, recognizer, str_task.charset.lookup_table(), min_text_confidence=confidence
+        )(images)
+
+    full = serve(0.0)
+    counts = full["num_words"].numpy()
+    conf = [full["text_confidences"][i, : counts[i]].numpy() for i in range(2)]
+    values = np.sort(np.concatenate(conf))
+    assert len(np.unique(values)) > 2  # the cut below splits the words
+    cut = float(values[len(values) // 2])
+    filtered = serve(cut)
+    for i in range(2):
+        kept = np.flatnonzero(conf[i] >= cut)  # the words that stay, in their reading order
+        n = int(filtered["num_words"][i])
+        assert n == len(kept)
+        np.testing.assert_allclose(filtered["boxes"][i, :n].numpy(), full["boxes"][i].numpy()[kept], atol=1e-4)
+        assert filtered["texts"][i, :n].numpy().tolist() == full["texts"][i].numpy()[kept].tolist()
+        np.testing.assert_allclose(filtered["text_confidences"][i, :n].numpy(), conf[i][kept], rtol=1e-5)
+        np.testing.assert_allclose(filtered["box_scores"][i, :n].numpy(), full["box_scores"][i].numpy()[kept])
+        assert not filtered["boxes"][i, n:].numpy().any() and not filtered["box_scores"][i, n:].numpy().any()
+        assert all(t == b"" for t in filtered["texts"][i, n:].numpy())
+
+
 def test_image_without_words_skips_the_recognizer(models):
     from tfls.ocr.export import ocr_function
 

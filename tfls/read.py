@@ -53,6 +53,12 @@ def parse_args(argv=None):
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
     parser.add_argument("--draw", metavar="OUT.png", help="write the images with their boxes and texts")
     parser.add_argument("--margin", type=float, default=None, help="crop margin with --detector/--recognizer")
+    parser.add_argument(
+        "--min-text-confidence",
+        type=float,
+        default=None,
+        help="with --detector/--recognizer: drop words read with a lower confidence (default: the OCR export's)",
+    )
     args = parser.parse_args(argv)
     if bool(args.ocr) == bool(args.detector or args.recognizer):
         _usage_error("give either --ocr=EXPORT or both --detector=EXPORT and --recognizer=EXPORT")
@@ -129,12 +135,13 @@ class PairReader:
     the words are rectified here (at their own size in pixels, with a margin) and read by the second, all
     the words of the image in one request."""
 
-    def __init__(self, detector, recognizer, margin=None):
-        from tfls.ocr.export import MARGIN
+    def __init__(self, detector, recognizer, margin=None, min_text_confidence=None):
+        from tfls.ocr.export import MARGIN, MIN_TEXT_CONFIDENCE
 
         self.detect = _load_signature(detector, "--detector", ("boxes", "scores", "num_detections"))
         self.recognize = _load_signature(recognizer, "--recognizer", ("text", "confidence"))
         self.margin = MARGIN if margin is None else margin
+        self.min_text_confidence = MIN_TEXT_CONFIDENCE if min_text_confidence is None else min_text_confidence
 
     def __call__(self, data, image):
         import tensorflow as tf
@@ -173,6 +180,7 @@ class PairReader:
                 "box": [float(v) for v in quads[j].reshape(-1)],
             }
             for j in range(n)
+            if float(rec["confidence"][j]) >= self.min_text_confidence
         ]
 
 
@@ -261,7 +269,11 @@ def main(argv=None):
         for flag in ("ocr", "detector", "recognizer"):
             if getattr(args, flag):
                 savedmodel_dir(getattr(args, flag), f"--{flag}")
-        reader = OcrReader(args.ocr) if args.ocr else PairReader(args.detector, args.recognizer, args.margin)
+        reader = (
+            OcrReader(args.ocr)
+            if args.ocr
+            else PairReader(args.detector, args.recognizer, args.margin, args.min_text_confidence)
+        )
     except ReadError as e:
         _usage_error(str(e))
     import tensorflow as tf

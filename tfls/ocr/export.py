@@ -42,6 +42,10 @@ from tfls.recognition.serving import predict_text
 MARGIN = 0.15
 #: bilinear samples per crop pixel side: a photo's large words shrink to the recognizer's height.
 SUPERSAMPLE = 2
+#: default lowest text confidence of a returned word (0: every detected word is returned): a word the
+#: recognizer is unsure of is more often misread than not, and a misread word counts against end-to-end
+#: precision. bench/ocr_threshold.py measures the choice on the `val` scenes (docs/RESULTS.md).
+MIN_TEXT_CONFIDENCE = 0.0
 
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
 
@@ -72,6 +76,7 @@ def ocr_function(
     margin=MARGIN,
     supersample=SUPERSAMPLE,
     max_pixels=images_lib.MAX_PIXELS,
+    min_text_confidence=MIN_TEXT_CONFIDENCE,
 ):
     """The OCR graph as a function of `image_bytes: tf.string [B]` (the module docstring lists its outputs).
 
@@ -85,6 +90,7 @@ def ocr_function(
       margin: crop margin around each word, a fraction of its height.
       supersample: see `tfls.ocr.crop.rectify`.
       max_pixels: larger images are refused.
+      min_text_confidence: words read with a lower confidence are dropped (the rest keep their order).
     """
     k = int(detector_model.max_detections)
     height, width, channels = recognizer_model.image_shape
@@ -136,6 +142,16 @@ def ocr_function(
         index = tf.where(flat_keep, tf.math.cumsum(tf.cast(flat_keep, tf.int32)) - 1, count)
         texts = tf.reshape(tf.gather(tf.concat([texts, [""]], 0), index), [-1, k])
         confidences = tf.reshape(tf.gather(tf.concat([confidences, [0.0]], 0), index), [-1, k])
+        if min_text_confidence > 0:
+            # Drop the unsure words, then move the remaining ones back to the front, order kept.
+            keep = keep & (confidences >= min_text_confidence)
+            order = tf.argsort(tf.cast(~keep, tf.int32), axis=1, stable=True)
+            keep = tf.gather(keep, order, batch_dims=1)
+            quads = tf.gather(quads, order, batch_dims=1)
+            scores = tf.gather(scores, order, batch_dims=1)
+            texts = tf.where(keep, tf.gather(texts, order, batch_dims=1), "")
+            confidences = tf.where(keep, tf.gather(confidences, order, batch_dims=1), 0.0)
+            num_words = tf.reduce_sum(tf.cast(keep, tf.int32), axis=1)
         boxes = tf.where(keep[..., None], tf.reshape(quads, [-1, k, 8]), 0.0)
         return boxes, texts, tf.reshape(tf.where(keep, scores, 0.0), [-1, k]), confidences, num_words
 
@@ -165,6 +181,7 @@ def export_ocr(
     margin=MARGIN,
     supersample=SUPERSAMPLE,
     score_threshold=None,
+    min_text_confidence=MIN_TEXT_CONFIDENCE,
 ):
     """Writes the OCR SavedModel (signature `serving_default`) to `path`.
 
@@ -176,6 +193,7 @@ def export_ocr(
       path: output folder.
       margin, supersample: see `ocr_function`.
       score_threshold: overrides the config's `eval.score_threshold`.
+      min_text_confidence: see `ocr_function`.
 
     Returns:
       `path`.
@@ -189,6 +207,7 @@ def export_ocr(
         charset.lookup_table(),
         margin=margin,
         supersample=supersample,
+        min_text_confidence=float(min_text_confidence),
     )
     archive = keras.export.ExportArchive()
     archive.track(detector_model)
@@ -318,6 +337,12 @@ def parse_args(argv=None):
     parser.add_argument("--output", required=True, help="SavedModel folder to create, e.g. /models/ocr/1")
     parser.add_argument("--margin", type=float, default=MARGIN, help="crop margin, fraction of the word height")
     parser.add_argument("--score-threshold", type=float, default=None, help="default: the detector config's")
+    parser.add_argument(
+        "--min-text-confidence",
+        type=float,
+        default=MIN_TEXT_CONFIDENCE,
+        help=f"drop words read with a lower confidence (default {MIN_TEXT_CONFIDENCE})",
+    )
     return parser.parse_args(argv)
 
 
@@ -354,6 +379,7 @@ def main(argv=None):
         tmp,
         margin=args.margin,
         score_threshold=args.score_threshold,
+        min_text_confidence=args.min_text_confidence,
     )
     if os.path.isdir(args.output):
         os.rmdir(args.output)  # empty, checked above

@@ -1,0 +1,105 @@
+"""The OCR pipeline's detection score threshold, chosen on the `val` scenes by end-to-end hmean.
+
+    python bench/ocr_threshold.py                                   # weights/det + weights/str, 150 val scenes
+    python bench/ocr_threshold.py --recognizer=workdir/x/models/baseline --limit=50
+
+The detector keeps boxes scoring at least `eval.score_threshold` (0.5 in configs/det.py, the value the
+detection benchmarks use). Reading a word needs a well-placed box as well as a confident one, so the OCR's
+best threshold need not be detection's. This script runs the OCR graph (`tfls.ocr.export.ocr_function`, eager:
+the same ops as the export) once per `val` scene of the detection task at the lowest threshold of `--grid`,
+then scores every threshold of the grid end to end (ICDAR 2015 rule, `tfls.ocr.endtoend.evaluate`) and
+picks the one with the best end-to-end hmean (ties: the higher threshold). Only `val` is read: the reported
+sets (`test`, `test_ood`) are then measured once, at the chosen value, by
+`python bench/ocr_endtoend.py --score-threshold=<chosen>`.
+
+Writes docs/results/ocr_threshold.json (TFLS_RESULTS_DIR elsewhere); `python bench/report.py` renders it.
+"""
+
+import argparse
+import time
+
+import common
+import numpy as np
+
+DEFAULT_GRID = "0.2,0.3,0.4,0.5,0.6,0.7,0.8"
+DEFAULT_CONFIDENCES = "0,0.05,0.1,0.2,0.3,0.5"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detector", default="weights/det")
+    parser.add_argument("--recognizer", default="weights/str")
+    parser.add_argument("--limit", type=int, default=150, help="val scenes")
+    parser.add_argument("--grid", default=DEFAULT_GRID, help="thresholds to score")
+    parser.add_argument("--confidence-grid", default=DEFAULT_CONFIDENCES, help="lowest text confidences to score")
+    parser.add_argument("--output", default="ocr_threshold.json")
+    args = parser.parse_args()
+    start = time.time()
+
+    import ocr_endtoend
+    import tensorflow as tf
+
+    from tfls.ocr import endtoend
+    from tfls.ocr.export import ocr_function
+
+    grid = sorted(float(v) for v in args.grid.split(","))
+    confidences = sorted(float(v) for v in args.confidence_grid.split(","))
+    det_task, detector, det_what = ocr_endtoend.load_model("det", args.detector, None, [])
+    str_task, recognizer, str_what = ocr_endtoend.load_model("str", args.recognizer, None, [])
+    serve = ocr_function(
+        detector,
+        int(det_task.config.data.image_size),
+        grid[0],
+        recognizer,
+        str_task.charset.lookup_table(),
+        min_text_confidence=0.0,
+    )
+    gt, images = ocr_endtoend.render_set(det_task, "val", args.limit)
+    found = {}
+    for key in gt:
+        out = serve(tf.constant([images[key]]))
+        n = int(out["num_words"][0])
+        quads = out["boxes"][0, :n].numpy().reshape(-1, 4, 2).astype(np.float64)
+        texts = [t.decode() for t in out["texts"][0, :n].numpy()]
+        found[key] = (quads, texts, out["box_scores"][0, :n].numpy(), out["text_confidences"][0, :n].numpy())
+    rows = []
+    for threshold in grid:
+        for min_confidence in confidences:
+            results = {}
+            for key, (quads, texts, scores, conf) in found.items():
+                keep = (scores >= threshold) & (conf >= min_confidence)
+                results[key] = (quads[keep], [t for t, k in zip(texts, keep) if k])
+            m = endtoend.evaluate(gt, results, ocr_endtoend.IOU_THRESHOLD)["method"]
+            rows.append(
+                {
+                    "threshold": threshold,
+                    "min_text_confidence": min_confidence,
+                    **{k: m[k] for k in m if not k.startswith("num_")},
+                }
+            )
+            print(
+                f"score >= {threshold:.2f}, text confidence >= {min_confidence:.2f}: end to end P "
+                f"{m['precision']:.4f} R {m['recall']:.4f} H {m['hmean']:.4f}; detection H {m['detection_hmean']:.4f}",
+                flush=True,
+            )
+    best = max(rows, key=lambda r: (round(r["hmean"], 6), r["threshold"], -r["min_text_confidence"]))
+    print(f"chosen on val: score >= {best['threshold']}, text confidence >= {best['min_text_confidence']}", flush=True)
+    common.write_json(
+        args.output,
+        {
+            "detector": det_what,
+            "recognizer": str_what,
+            "num_scenes": len(gt),
+            "rows": rows,
+            "chosen": {"threshold": best["threshold"], "min_text_confidence": best["min_text_confidence"]},
+            "detection_config_threshold": float(det_task.config.eval.score_threshold),
+            "machine": common.machine(),
+            "wall_time_s": time.time() - start,
+            "command": f"python bench/ocr_threshold.py --detector={args.detector} --recognizer={args.recognizer} "
+            f"--limit={args.limit}",
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
