@@ -173,11 +173,6 @@ class ScenePool:
         return index
 
 
-def scene_share(fraction, batch_size):
-    """Scene crops in a batch of `batch_size`: `round(fraction * batch_size)`."""
-    return int(round(float(fraction) * int(batch_size)))
-
-
 def mixed_batches(word_batches, scene_pool, n_scene, seed):
     """Infinite `(images, labels)` batches: each batch of `word_batches` (a generator, e.g.
     `ProgressivePool.batches(batch_size - n_scene, ...)`) with `n_scene` scene crops added, shuffled together."""

@@ -7,7 +7,6 @@ import os
 import tensorflow as tf
 
 from tfls.recognition import data as data_lib
-from tfls.recognition import scene_words
 from tfls.recognition.charset import Charset, decode_ids_tf
 from tfls.recognition.corpus import WordSampler, frequent_words
 from tfls.recognition.ctc_alignment import ctc_forced_alignments, ctc_target_paths
@@ -219,7 +218,7 @@ class RecognitionTask(Task):
             ratios = [float(r) for r in d.train_lmdb_ratios.split(",")] if d.train_lmdb_ratios else None
             sets = self._lmdbs(d.train_lmdb)
             return data_lib.lmdb_mixture(sets, ratios or [1.0] * len(sets), batch, seed)
-        n_scene = scene_words.scene_share(d.get("scene_fraction", 0.0), batch)
+        n_scene = int(round(float(d.get("scene_fraction", 0.0)) * batch))  # scene crops per batch
         if d.train_pool > 0:
             if self._pool is None:
                 self._pool = data_lib.ProgressivePool(
@@ -242,7 +241,10 @@ class RecognitionTask(Task):
         """The pool of scene word crops (`data.scene_fraction` > 0): scenes of the detection task's renderer
         with the training fonts, this task's vocabulary and `data.scene_mix` (tfls/recognition/scene_words.py)."""
         if getattr(self, "_scene_pool", None) is None:
+            # Imported here: scene crops use the detection renderer and the OCR rectification, which import
+            # this package (BUILD: tfls_scene_words depends on them; the job binary on all three).
             from tfls.detection import scenes
+            from tfls.recognition import scene_words
 
             d = self.config.data
             mix = d.get("scene_mix", {})
@@ -257,6 +259,8 @@ class RecognitionTask(Task):
         """The word pool's batches of `batch - n_scene` words with `n_scene` scene crops each."""
         shape = self._pool.images.shape[1:]
         width = self._pool.labels.shape[1]
+        from tfls.recognition import scene_words
+
         pool = self.scene_pool
 
         def batches():
