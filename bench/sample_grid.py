@@ -1,4 +1,5 @@
-"""Writes docs/str_samples.png: rendered words of the training mix, its harder share, and the test_ood mix.
+"""Writes docs/str_samples.png: rendered words of the training mix, its harder share, the scene word crops,
+and the test_ood mix.
 
 Each tile is one image exactly as the recognizer gets it (scaled up 2x for viewing), its label under it.
   python bench/sample_grid.py [--config=configs/str.py] [--rows=8] [--cols=8] [--out=docs/str_samples.png]
@@ -73,6 +74,16 @@ def main(argv=None):
         seed = data_lib.eval_set_seed(task.config.data.seed, name)
         images, _, texts = data_lib.render_arrays(renderer, task.sampler, task.charset, seed, 0, n)
         panels.append(grid(images, texts, title, args.cols))
+        if name == "test" and renderer is not task.renderer:
+            fraction = float(task.config.data.get("scene_fraction", 0.0))
+            if fraction > 0:
+                import numpy as np
+
+                pool = task.scene_pool
+                index = pool.sample(n, np.random.default_rng(0))
+                texts = [task.charset.decode(row) for row in pool.labels[index]]
+                title = f"words cut out of training scenes (data.scene_fraction; {fraction:.0%} of each batch)"
+                panels.append(grid(pool.images[index], texts, title, args.cols))
     width = max(p.width for p in panels)
     out = Image.new("RGB", (width, sum(p.height for p in panels)), (255, 255, 255))
     y = 0
