@@ -622,6 +622,41 @@ def _fraction(value):
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def ocr_threshold_chapter():
+    """bench/ocr_threshold.py: end-to-end hmean on the val scenes for each score threshold and lowest text
+    confidence; the chosen pair in bold."""
+    data = _load("ocr_threshold.json")
+    if not data:
+        return []
+    rows = data["rows"]
+    thresholds = sorted({r["threshold"] for r in rows})
+    confidences = sorted({r["min_text_confidence"] for r in rows})
+    cell = {(r["threshold"], r["min_text_confidence"]): r for r in rows}
+    chosen = data["chosen"]
+    lines = [
+        "## OCR: the score threshold and the lowest text confidence, chosen on `val`",
+        "",
+        f"`{data['command']}` ({data['num_scenes']} `val` scenes of the detection task; detector "
+        f"{data['detector']}; recognizer {data['recognizer']}; {_machine_line(data)}). End-to-end hmean (ICDAR 2015 "
+        "rule) of the OCR graph keeping the boxes that score at least the row's threshold and the words read with "
+        "at least the column's confidence; in bold the pair chosen (best hmean), which the reported sets then use. "
+        f"Detection's own threshold (configs/det.py) is {data['detection_config_threshold']}.",
+        "",
+        "| score threshold | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
+        "|---|" + "---|" * len(confidences),
+    ]
+    for t in thresholds:
+        cells = []
+        for c in confidences:
+            r = cell.get((t, c))
+            text = "n/a" if r is None else f"{r['hmean']:.4f} (P {r['precision']:.3f}, R {r['recall']:.3f})"
+            if chosen["threshold"] == t and chosen["min_text_confidence"] == c:
+                text = f"**{text}**"
+            cells.append(text)
+        lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def scene_crops_chapter():
     """bench/scene_crop_reading.py: each recognizer on the ground-truth word boxes of the OCR scenes."""
     data = _load("str_scene_crops.json")
@@ -774,6 +809,7 @@ def main():
     lines += penalty_sweep_chapter()
     lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
+    lines += ocr_threshold_chapter()
     lines += scene_crops_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):
