@@ -639,8 +639,10 @@ def ocr_threshold_chapter():
         f"`{data['command']}` ({data['num_scenes']} `val` scenes of the detection task; detector "
         f"{data['detector']}; recognizer {data['recognizer']}; {_machine_line(data)}). End-to-end hmean (ICDAR 2015 "
         "rule) of the OCR graph keeping the boxes that score at least the row's threshold and the words read with "
-        "at least the column's confidence; in bold the pair chosen (best hmean), which the reported sets then use. "
-        f"Detection's own threshold (configs/det.py) is {data['detection_config_threshold']}.",
+        "at least the column's confidence; in bold the best pair, in italics the best confidence at the "
+        f"detector's own threshold ({data['detection_config_threshold']}, `eval.score_threshold`), which the OCR "
+        "export keeps (the detection export and `tfls read --detector` use it too) and whose confidence is the "
+        "export's `MIN_TEXT_CONFIDENCE`.",
         "",
         "| score threshold | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
         "|---|" + "---|" * len(confidences),
@@ -652,6 +654,8 @@ def ocr_threshold_chapter():
             text = "n/a" if r is None else f"{r['hmean']:.4f} (P {r['precision']:.3f}, R {r['recall']:.3f})"
             if chosen["threshold"] == t and chosen["min_text_confidence"] == c:
                 text = f"**{text}**"
+            if t == data["detection_config_threshold"] and c == data.get("chosen_at_detection_threshold"):
+                text = f"_{text}_"
             cells.append(text)
         lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
     return lines + [""]

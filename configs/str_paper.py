@@ -43,6 +43,7 @@ def get_config():
         {"rotation_deg": 5.0, "perspective": 0.1, "curve": 0.15, "blur": 0.3, "noise": 8.0, "jpeg": 0.3, "crop": 0.5}
     )
     d.train_pool = 0
+    d.scene_fraction = 0.0  # scene crops mix with a word pool; at paper scale SynthText (train_lmdb) supplies them
     d.render_parallel_calls = 8
     d.eval_size = 3000
 

@@ -278,7 +278,8 @@ def ocr_export(models, tmp_path_factory):
     base, _ = models
     output = base / "ocr" / "1"
     cmd = [sys.executable, "-m", "tfls.ocr.export", f"--detector-weights={base / 'det_weights'}"]
-    cmd += [f"--recognizer-weights={base / 'str_weights'}", f"--output={output}"]
+    # Untrained recognizers are unsure of every word: keep them all (no lowest text confidence).
+    cmd += [f"--recognizer-weights={base / 'str_weights'}", f"--output={output}", "--min-text-confidence=0"]
     proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "det_weights" in proc.stdout and "str_weights" in proc.stdout
@@ -352,6 +353,7 @@ def test_ocr_export_in_a_fresh_process_through_both_loaders(models, ocr_export, 
         det_task.config.eval.score_threshold,
         recognizer,
         str_task.charset.lookup_table(),
+        min_text_confidence=0.0,
     )(tf.constant(images))
     for loader in ("tf2", "tf1"):
         out = report[loader]["images"]
@@ -480,9 +482,8 @@ def test_read_command_with_two_exports_prints_words_in_reading_order(models, ocr
     base, _ = models
     path, files = ocr_export
     out_png = tmp_path / "out.png"
-    pair = _read(
-        files["photo"], f"--detector={base / 'det' / '1'}", f"--recognizer={base / 'str'}", f"--draw={out_png}"
-    )
+    exports = (f"--detector={base / 'det' / '1'}", f"--recognizer={base / 'str'}")
+    pair = _read(files["photo"], *exports, f"--draw={out_png}", "--min-text-confidence=0")
     assert pair.returncode == 0, pair.stderr[-3000:]
     lines = pair.stdout.strip().splitlines()
     n = int(lines[0].split(": ")[1].split()[0])
@@ -498,6 +499,9 @@ def test_read_command_with_two_exports_prints_words_in_reading_order(models, ocr
     assert single.returncode == 0, single.stderr[-3000:]
     ocr_boxes = [w["box"] for w in json.loads(single.stdout)["images"][0]["words"]]
     np.testing.assert_allclose(boxes, ocr_boxes, atol=0.051)
+    # No confidence reaches above 1: every word is dropped.
+    none = _read(files["photo"], *exports, "--min-text-confidence=1.01")
+    assert none.returncode == 0 and none.stdout.strip() == f"{files['photo']}: 0 words", none.stdout
 
 
 def test_read_command_usage_errors(ocr_export, tmp_path):

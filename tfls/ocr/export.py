@@ -42,10 +42,11 @@ from tfls.recognition.serving import predict_text
 MARGIN = 0.15
 #: bilinear samples per crop pixel side: a photo's large words shrink to the recognizer's height.
 SUPERSAMPLE = 2
-#: default lowest text confidence of a returned word (0: every detected word is returned): a word the
-#: recognizer is unsure of is more often misread than not, and a misread word counts against end-to-end
-#: precision. bench/ocr_threshold.py measures the choice on the `val` scenes (docs/RESULTS.md).
-MIN_TEXT_CONFIDENCE = 0.0
+#: default lowest text confidence of a returned word (0 returns every detected word): a word the recognizer
+#: is unsure of is more often misread than not, and a misread word counts against end-to-end precision. Chosen
+#: for the shipped models on the `val` scenes by bench/ocr_threshold.py (docs/RESULTS.md, "OCR: the score
+#: threshold and the lowest text confidence"); `--min-text-confidence=0` turns it off.
+MIN_TEXT_CONFIDENCE = 0.3
 
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
 
