@@ -162,6 +162,33 @@ def quality_section(info, data):
             cells = [_ms(values[(name, k)], digits[k]) for k in metrics]
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {row[0]} | {row[1]} |")
         lines += [""]
+        if len(seeds) > 1:
+            shown = list(metrics)[:2]
+            lines += [
+                f"Per seed on `{set_name}`: {' / '.join(shown)} (change of each: the control's vs the baseline, "
+                "every other model's vs the control; positive = better):",
+                "",
+                "| model | " + " | ".join(f"seed {s['seed']}" for s in seeds) + " |",
+                "|" + "---|" * (len(seeds) + 1),
+            ]
+            for name, getter in models:
+                cells = []
+                for s in seeds:
+                    parts = []
+                    for k in shown:
+                        value = at(getter, s).get(k)
+                        if value is None:
+                            parts.append("n/a")
+                            continue
+                        text = f"{value:.{digits[k]}f}"
+                        reference = "baseline" if name.startswith("control") else "control"
+                        change = _rel(value, at(lambda x, r=reference: x.get(r), s).get(k), metrics[k])
+                        if change is not None and name != "baseline":
+                            text += f" ({change:+.1f} %)"
+                        parts.append(text)
+                    cells.append(" / ".join(parts))
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines += [""]
         if len(metrics) > 1:
             lines += [
                 f"Relative change of every reported metric on `{set_name}` (positive = better):",
