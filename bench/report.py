@@ -649,10 +649,10 @@ def _fraction(value):
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def ocr_threshold_chapter():
+def ocr_threshold_chapter(data=None):
     """bench/ocr_threshold.py: end-to-end hmean on the val scenes for each score threshold and lowest text
-    confidence; the chosen pair in bold."""
-    data = _load("ocr_threshold.json")
+    confidence; the best pair in bold, the best confidence at the detector's own threshold in italics."""
+    data = data if data is not None else _load("ocr_threshold.json")
     if not data:
         return []
     rows = data["rows"]
@@ -688,9 +688,9 @@ def ocr_threshold_chapter():
     return lines + [""]
 
 
-def scene_crops_chapter():
+def scene_crops_chapter(data=None):
     """bench/scene_crop_reading.py: each recognizer on the ground-truth word boxes of the OCR scenes."""
-    data = _load("str_scene_crops.json")
+    data = data if data is not None else _load("str_scene_crops.json")
     if not data:
         return []
     lines = [

@@ -1,0 +1,94 @@
+"""The helpers of bench/scene_crop_reading.py and the report chapters of it and of bench/ocr_threshold.py,
+checked on hand-made cases (no trained weights needed)."""
+
+import os
+import sys
+
+import Levenshtein
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+
+from helpers import load_bench as _module  # noqa: E402
+
+crops = _module("scene_crop_reading")
+report = _module("report")
+
+
+def test_edit_distance_matches_levenshtein():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        a = "".join(rng.choice(list("abc"), int(rng.integers(0, 7))))
+        b = "".join(rng.choice(list("abc"), int(rng.integers(0, 7))))
+        assert crops._edit_distance(a, b) == Levenshtein.distance(a, b), (a, b)
+
+
+def test_bins_count_words_and_accuracy_per_range():
+    words = [
+        {"text": "ab", "height": 5.0, "angle": 0.0},
+        {"text": "abcd", "height": 13.0, "angle": 10.0},
+        {"text": "abcde", "height": 15.9, "angle": 30.0},
+        {"text": "abcdefghijkl", "height": 50.0, "angle": 90.0},
+    ]
+    texts = ["ab", "abcd", "xbcde", "abcdefghijk"]
+    by_height = crops._bins(words, texts, "height", (0, 12, 16, 24, 10**6))
+    assert by_height == [
+        {"range": [0, 12], "words": 1, "accuracy": 100.0},
+        {"range": [12, 16], "words": 2, "accuracy": 50.0},
+        {"range": [24, 10**6], "words": 1, "accuracy": 0.0},
+    ]
+    by_length = crops._bins(words, texts, "length", (1, 4, 7, 11, 100))
+    assert [(b["range"][0], b["words"]) for b in by_length] == [(1, 1), (4, 2), (11, 1)]
+
+
+def test_scene_words_are_the_cared_for_words_of_the_scenes():
+    task = _module("ocr_endtoend").scene_task()
+    words, parts = crops.scene_words(task, "test", 3)
+    gt, _ = _module("ocr_endtoend").render_set(task, "test", 3)
+    expected = [t.lower() for ann in gt.values() for t, d in zip(ann.texts, ann.dontcare) if not d]
+    assert [w["text"] for w in words] == expected
+    assert sum(len(q) for _, q in parts) == len(expected)
+    assert all(w["height"] > 0 and 0 <= w["angle"] <= 180 for w in words)
+
+
+def test_threshold_chapter_marks_the_best_pair_and_the_detectors_own_row():
+    machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
+    rows = [
+        {"threshold": t, "min_text_confidence": c, "hmean": h, "precision": 0.5, "recall": 0.5}
+        for t, c, h in [(0.4, 0.0, 0.50), (0.4, 0.3, 0.60), (0.5, 0.0, 0.52), (0.5, 0.3, 0.58)]
+    ]
+    data = {
+        "rows": rows,
+        "chosen": {"threshold": 0.4, "min_text_confidence": 0.3},
+        "chosen_at_detection_threshold": 0.3,
+        "detection_config_threshold": 0.5,
+        "num_scenes": 3,
+        "detector": "d",
+        "recognizer": "r",
+        "machine": machine,
+        "command": "python bench/ocr_threshold.py",
+    }
+    lines = report.ocr_threshold_chapter(data)
+    table = {line.split(" | ")[0]: line for line in lines if line.startswith("| 0.")}
+    assert "**0.6000" in table["| 0.4"] and "_0.5800" in table["| 0.5"]
+    assert "**" not in table["| 0.5"] and "_0.5" not in table["| 0.4"]
+
+
+def test_scene_crops_chapter_lists_each_recognizer_by_height():
+    machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
+    row = {
+        "weights": "w",
+        "accuracy": 50.0,
+        "total_edit_distance": 7,
+        "longer_than_max_length": 1,
+        "by_height": [{"range": [0, 12], "words": 2, "accuracy": 50.0}],
+    }
+    data = {
+        "sets": {"test": {"num_words": 2, "systems": {"a": row}}},
+        "scenes_per_set": 1,
+        "machine": machine,
+        "command": "c",
+    }
+    lines = report.scene_crops_chapter(data)
+    assert "| a (`w`) | 50.0 % | 7 | 50.0 % (2) |" in lines
