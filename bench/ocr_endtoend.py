@@ -87,6 +87,17 @@ def encode_png(image):
     return buf.getvalue()
 
 
+def render_scenes(task, set_name, count):
+    """Yields the `tfls.detection.scenes.Scene`s `0 .. count - 1` of the task's evaluation set `set_name`, as
+    the task renders them."""
+    from tfls.detection import scenes
+
+    renderer = task.scene_renderer(set_name)
+    seed = task.eval_set_seed(task.config.data.seed, set_name)
+    for index in range(count):
+        yield scenes.render_indexed(renderer, seed, index)
+
+
 def render_set(task, set_name, count):
     """Scenes `0 .. count - 1` of the task's evaluation set `set_name`, as the task renders them.
 
@@ -94,13 +105,10 @@ def render_set(task, set_name, count):
       `(gt, images)`: `gt` `{id (str): tfls.detection.icdar.Annotation}` (pixel quads, transcriptions,
       don't-care flags) and `images` `{id: PNG bytes}`.
     """
-    from tfls.detection import icdar, scenes
+    from tfls.detection import icdar
 
-    renderer = task.scene_renderer(set_name)
-    seed = task.eval_set_seed(task.config.data.seed, set_name)
     gt, images = {}, {}
-    for index in range(count):
-        scene = scenes.render_indexed(renderer, seed, index)
+    for index, scene in enumerate(render_scenes(task, set_name, count)):
         key = str(index)
         quads = np.asarray(scene.quads, np.float32).reshape(-1, 4, 2)
         gt[key] = icdar.Annotation(quads, list(scene.texts), scene.dontcare)

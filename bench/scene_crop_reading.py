@@ -26,25 +26,13 @@ ANGLE_BINS = (0, 5, 20, 60, 181)
 LENGTH_BINS = (1, 4, 7, 10, 11, 100)
 
 
-def _edit_distance(a, b):
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[:], i
-        for j, cb in enumerate(b, 1):
-            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
-    return row[-1]
-
-
 def scene_words(task, set_name, count):
-    """`(words, crops_fn)`: the cared-for words of scenes 0 .. count - 1 (text, height, angle) and a function
-    from a recognizer's image shape to their crops."""
-    from tfls.detection import scenes
+    """`(words, parts)`: the cared-for words of scenes 0 .. count - 1 (text, height, angle) and, per scene
+    holding any, `(image, their quads)`."""
+    import ocr_endtoend
 
-    renderer = task.scene_renderer(set_name)
-    seed = task.eval_set_seed(task.config.data.seed, set_name)
     words, parts = [], []
-    for index in range(count):
-        scene = scenes.render_indexed(renderer, seed, index)
+    for scene in ocr_endtoend.render_scenes(task, set_name, count):
         quads = np.asarray(scene.quads, np.float32).reshape(-1, 4, 2)
         keep = [j for j, t in enumerate(scene.texts) if t != "###"]
         for j in keep:
@@ -99,6 +87,7 @@ def main():
     import ocr_endtoend
 
     from tfls.ocr.export import load_task_model
+    from tfls.recognition.metrics import edit_distances
 
     systems = []
     for item in args.weights.split(","):
@@ -116,7 +105,7 @@ def main():
             row = {
                 "weights": path,
                 "accuracy": 100.0 * float(np.mean([w["text"] == t for w, t in zip(words, texts)])),
-                "total_edit_distance": int(sum(_edit_distance(w["text"], t) for w, t in zip(words, texts))),
+                "total_edit_distance": int(edit_distances(texts, [w["text"] for w in words]).sum()),
                 "longer_than_max_length": int(too_long),
                 "by_height": _bins(words, texts, "height", HEIGHT_BINS),
                 "by_angle": _bins(words, texts, "angle", ANGLE_BINS),

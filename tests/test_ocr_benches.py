@@ -4,9 +4,6 @@ checked on hand-made cases (no trained weights needed)."""
 import os
 import sys
 
-import Levenshtein
-import numpy as np
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
@@ -14,14 +11,6 @@ from helpers import load_bench as _module  # noqa: E402
 
 crops = _module("scene_crop_reading")
 report = _module("report")
-
-
-def test_edit_distance_matches_levenshtein():
-    rng = np.random.default_rng(0)
-    for _ in range(200):
-        a = "".join(rng.choice(list("abc"), int(rng.integers(0, 7))))
-        b = "".join(rng.choice(list("abc"), int(rng.integers(0, 7))))
-        assert crops._edit_distance(a, b) == Levenshtein.distance(a, b), (a, b)
 
 
 def test_bins_count_words_and_accuracy_per_range():

@@ -142,13 +142,20 @@ class ProgressivePool:
 
     def dataset(self, batch_size, seed):
         """The pool as an infinite tf.data stream of float32 image batches."""
-        shape = self.images.shape[1:]
-        spec = (
-            tf.TensorSpec((batch_size, *shape), tf.uint8),
-            tf.TensorSpec((batch_size, self.labels.shape[1]), tf.int32),
+        return generator_dataset(
+            lambda: self.batches(batch_size, seed), batch_size, self.images.shape[1:], self.labels.shape[1]
         )
-        ds = tf.data.Dataset.from_generator(lambda: self.batches(batch_size, seed), output_signature=spec)
-        return ds.map(_to_float).prefetch(2)
+
+
+def generator_dataset(make_batches, batch_size, image_shape, label_width):
+    """An infinite tf.data stream of float32 image batches from `make_batches()`, a generator of
+    `(uint8 images [batch_size, *image_shape], int32 labels [batch_size, label_width])`."""
+    spec = (
+        tf.TensorSpec((batch_size, *image_shape), tf.uint8),
+        tf.TensorSpec((batch_size, label_width), tf.int32),
+    )
+    ds = tf.data.Dataset.from_generator(make_batches, output_signature=spec)
+    return ds.map(_to_float).prefetch(2)
 
 
 def array_dataset(images, labels, batch_size, shuffle_seed=None, repeat=False, drop_remainder=False):

@@ -79,20 +79,17 @@ def scene_word_examples(scene, charset, image_shape, rng, jitter=0.0, skipped=No
     skipped = {} if skipped is None else skipped
     keep, texts = [], []
     for j, text in enumerate(scene.texts):
+        label = charset.normalize(text)
         if text == "###":
             reason = "dont_care"
+        elif charset.is_valid(label):
+            reason = None
+        elif not label:
+            reason = "empty"
+        elif len(label) > charset.max_length:
+            reason = "too_long"
         else:
-            label = charset.normalize(text)
-            why = charset.invalid_reason(label)
-            reason = (
-                None
-                if why is None
-                else "empty"
-                if not label
-                else "too_long"
-                if len(label) > charset.max_length
-                else "outside_charset"
-            )
+            reason = "outside_charset"
         if reason:
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
@@ -168,8 +165,8 @@ class ScenePool:
         while len(index) < count and not self.full:
             index = np.concatenate([index, self.fill_scene()])
         index = index[:count]
-        if len(index) < count:
-            index = np.concatenate([index, rng.integers(0, max(self.filled, 1), count - len(index))])
+        if len(index) < count:  # only once the pool is full
+            index = np.concatenate([index, rng.integers(0, self.size, count - len(index))])
         return index
 
 

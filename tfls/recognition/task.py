@@ -84,8 +84,7 @@ class RecognitionTask(Task):
             try:
                 from tfls.detection import scenes
 
-                mix = d.get("scene_mix", {})
-                scenes.validate_mix(mix.to_dict() if hasattr(mix, "to_dict") else dict(mix or {}))
+                scenes.validate_mix(d.get("scene_mix"))
             except ValueError as e:
                 problems.append(("data.scene_mix", "...", str(e)))
         for key, value in d.get("distortions", {}).items():
@@ -247,9 +246,7 @@ class RecognitionTask(Task):
             from tfls.recognition import scene_words
 
             d = self.config.data
-            mix = d.get("scene_mix", {})
-            mix = mix.to_dict() if hasattr(mix, "to_dict") else dict(mix or {})
-            renderer = scenes.SceneRenderer(self._font_split()[0], self.sampler, mix)
+            renderer = scenes.SceneRenderer(self._font_split()[0], self.sampler, d.get("scene_mix"))
             self._scene_pool = scene_words.ScenePool(
                 renderer, self.charset, self.image_shape, d.seed, d.scene_pool, d.get("scene_jitter", 0.0)
             )
@@ -257,18 +254,15 @@ class RecognitionTask(Task):
 
     def _mixed_dataset(self, batch, n_scene, seed):
         """The word pool's batches of `batch - n_scene` words with `n_scene` scene crops each."""
-        shape = self._pool.images.shape[1:]
-        width = self._pool.labels.shape[1]
         from tfls.recognition import scene_words
 
-        pool = self.scene_pool
-
-        def batches():
-            return scene_words.mixed_batches(self._pool.batches(batch - n_scene, seed), pool, n_scene, seed)
-
-        spec = (tf.TensorSpec((batch, *shape), tf.uint8), tf.TensorSpec((batch, width), tf.int32))
-        ds = tf.data.Dataset.from_generator(batches, output_signature=spec)
-        return ds.map(lambda x, y: (tf.cast(x, tf.float32), y)).prefetch(2)
+        words, scenes = self._pool, self.scene_pool
+        return data_lib.generator_dataset(
+            lambda: scene_words.mixed_batches(words.batches(batch - n_scene, seed), scenes, n_scene, seed),
+            batch,
+            words.images.shape[1:],
+            words.labels.shape[1],
+        )
 
     def eval_datasets(self):
         """`val` and `test` (training fonts and mix, two held-out seeds), `test_ood` (held-out fonts, harder
