@@ -119,6 +119,7 @@ def get_config():
     d.aug_rotate_deg = 5.0
     d.seed = 17
     d.train_pool = 8000  # scenes rendered as training asks for them, then reshuffled
+    d.train_pool_start = 0  # the pool holds training scenes start .. start + train_pool - 1 (new scenes: raise it)
     d.eval_size = 150  # scenes in each of val, test and test_ood
     d.max_boxes = 32
     # Words (tfls/recognition/corpus.py) and fonts (tfls/recognition/fonts.py, the recognition split)

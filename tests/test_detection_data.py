@@ -142,6 +142,20 @@ def test_scene_pool_training_batches_are_deterministic_with_static_shapes(small_
     assert max(stored.size) <= 80
 
 
+def test_scene_pool_start_takes_later_scenes_of_the_same_stream(small_renderer):
+    rng = np.random.default_rng(0)
+    first = data_lib.ScenePool(small_renderer, (0, 0), 4, long_side=80, max_boxes=4)
+    later = data_lib.ScenePool(small_renderer, (0, 0), 2, long_side=80, max_boxes=4, start=2)
+    a = [first.example(rng) for _ in range(4)]
+    b = [later.example(rng) for _ in range(2)]
+    for got, want in zip(b, a[2:]):
+        assert got[0] == want[0]  # the same JPEG bytes: scene start + i of the stream
+        np.testing.assert_allclose(got[1], want[1])
+    assert b[0][0] != a[0][0]
+    with pytest.raises(ValueError, match="start must be >= 0"):
+        data_lib.ScenePool(small_renderer, (0, 0), 2, long_side=80, max_boxes=4, start=-1)
+
+
 def test_evaluation_arrays_keep_texts_and_the_long_side(small_renderer):
     images, targets = data_lib.render_eval_arrays(small_renderer, (1, 2), 3, 64, 4)
     assert images.shape == (3, 64, 64, 3) and images.dtype == np.uint8

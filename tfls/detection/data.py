@@ -119,17 +119,21 @@ class ScenePool:
       size: scenes in the full pool.
       long_side: pixels of the stored long side.
       max_boxes: M, words kept per scene.
+      start: the pool holds scenes `start .. start + size - 1` of the stream (a continued training can
+        take scenes the earlier runs never saw).
     """
 
-    def __init__(self, renderer, seed, size, long_side, max_boxes):
-        self.renderer, self.seed, self.size = renderer, seed, int(size)
+    def __init__(self, renderer, seed, size, long_side, max_boxes, start=0):
+        if int(start) < 0:
+            raise ValueError(f"ScenePool start must be >= 0, got {start}")
+        self.renderer, self.seed, self.size, self.start = renderer, seed, int(size), int(start)
         self.long_side, self.max_boxes = int(long_side), int(max_boxes)
         self.examples = []
         self.stats = {}
         self._lock = threading.Lock()
 
     def _render(self, index):
-        scene = scenes.render_indexed(self.renderer, self.seed, index)
+        scene = scenes.render_indexed(self.renderer, self.seed, self.start + index)
         height, width = scene.image.shape[:2]
         scale = min(1.0, self.long_side / max(height, width))
         image = scene.image

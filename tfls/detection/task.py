@@ -123,6 +123,7 @@ class DetectionTask(Task):
         problems = [
             check_int(config, "data.image_size", 64),
             check_int(config, "data.train_pool", 1),
+            check_int(config, "data.train_pool_start", 0),
             check_int(config, "data.eval_size", 0),
             check_int(config, "data.max_boxes", 1),
             check_int(config, "data.corpus_size", 1),
@@ -253,7 +254,12 @@ class DetectionTask(Task):
         if self._pool is None:
             long_side = int(np.ceil(d.image_size * scale[1]))
             self._pool = data_lib.ScenePool(
-                self.scene_renderer("train"), (d.seed, 0), d.train_pool, long_side, d.max_boxes
+                self.scene_renderer("train"),
+                (d.seed, 0),
+                d.train_pool,
+                long_side,
+                d.max_boxes,
+                start=d.get("train_pool_start", 0),
             )
         return data_lib.scene_train_dataset(self._pool, batch, seed, d.image_size, scale, d.aug_rotate_deg)
 
