@@ -8,7 +8,8 @@ backgrounds, the harder mix). The default job post-tunes the shipped baseline (w
 command in its PROVENANCE.md), pretrains LS-IoU, tunes with it and with the ordinary loss (the control) for
 the same steps, evaluates every model and exports:
   python -m tfls.main --task=det
-Training the baseline from scratch instead (warm-up + cosine; val selects the checkpoint), as the shipped one was:
+Training the baseline from scratch instead (warm-up + cosine; val selects the checkpoint), as the shipped one's
+first run was (its second, 8000 steps more on new scenes, is in docs/DETECTION.md, Long runs):
   python -m tfls.main --task=det --config.train.init_from="" --workdir=workdir/det_base_s0 \
     --mode=train,evaluate --config.seed=0 --config.train.steps=10000 --config.train.eval_every=2000 \
     --config.data.train_pool=8000 --config.data.eval_size=500
