@@ -55,6 +55,7 @@ BAD_BASE_VALUES = [
     ("tune.surrogate_every", 0, "an integer >= 1"),
     ("tune.global_batch_size", -1, "an integer >= 0"),
     ("tune.distance_power", 8.0, "a finite number in [0.1, 4.0]"),
+    ("tune.objective", "oracle", "one of 'surrogate', 'exact'"),
     ("distribute", "gpu", "one of 'none', 'mirrored', 'multi_worker', 'tpu'"),
 ]
 

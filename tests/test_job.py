@@ -266,3 +266,25 @@ def test_evaluate_models_limits_what_the_evaluate_stage_measures(tmp_path):
         config.evaluate_models = bad
         with pytest.raises(ConfigError, match="evaluate_models"):
             validate(config, toy_task.ZeroOneTask)
+
+
+def test_exact_objective_needs_a_task_with_a_differentiable_metric(tmp_path):
+    """tune.objective="exact" (the oracle ablation): refused before any stage for a task without a
+    differentiable metric; a task with one gets it as the tuner's model objective."""
+    config = toy_task.toy_config()
+    config.tune.objective = "exact"
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "plain"))
+    with pytest.raises(job_lib.JobError, match=r"tune.objective='exact' needs a differentiable metric.*'toy'"):
+        job.run(["train", "pretrain", "tune"])
+    assert not job.workdir.is_complete("train")
+
+    class WithMetric(toy_task.ZeroOneTask):
+        def differentiable_metric(self, pred, target):
+            return tf.reduce_sum(tf.abs(pred - target), -1)
+
+    task = WithMetric(config)
+    job = job_lib.Job(task, config, str(tmp_path / "exact"))
+    opt = lambda: keras.optimizers.SGD(0.1)  # noqa: E731
+    assert job.make_tuner(opt(), opt()).exact_objective_fn == task.differentiable_metric
+    config.tune.objective = "surrogate"
+    assert job_lib.Job(task, config, str(tmp_path / "surr")).make_tuner(opt(), opt()).exact_objective_fn is None

@@ -528,3 +528,34 @@ def test_distance_power_must_be_positive():
     model, surrogate = task.build_model(), task.build_surrogate().build()
     with pytest.raises(ValueError, match="distance_power"):
         SurrogateTuner(model, surrogate, task.forward, task.surrogate_pairs, distance_power=0.0)
+
+
+def test_exact_objective_replaces_the_surrogate_distance_in_the_model_step():
+    """exact_objective_fn: one SGD step equals the step on the mean of that function computed by hand, not
+    the step on the surrogate distance."""
+    task = toy_task.ZeroOneTask(toy_task.toy_config())
+    x, y = next(iter(task.train_dataset(0)))
+
+    def exact(pred, target):  # any differentiable function of the pairs stands in for the metric
+        return tf.reduce_sum(tf.square(pred - tf.cast(target, pred.dtype)), -1)
+
+    steps = {}
+    for fn in (None, exact):
+        keras.utils.set_random_seed(0)
+        model, surrogate = task.build_model(), task.build_surrogate().build()
+        tuner = SurrogateTuner(
+            model, surrogate, task.forward, task.surrogate_pairs, update_surrogate=False, exact_objective_fn=fn
+        )
+        tuner.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.1), run_eagerly=True)
+        theta0 = _snapshot(model.trainable_variables)
+        tuner.train_step((x, y))
+        steps[fn is None] = _snapshot(model.trainable_variables)
+    for v, w0 in zip(model.trainable_variables, theta0):
+        v.assign(w0)
+    with tf.GradientTape() as tape:
+        pred, target, weight = task.surrogate_pairs(task.forward(model, x, y, True), y)
+        loss = tf.reduce_sum(exact(pred, target) * weight) / tf.reduce_sum(weight)
+    grads = tape.gradient(loss, model.trainable_variables)
+    for w0, g, w1 in zip(theta0, grads, steps[False]):
+        np.testing.assert_allclose(w0 - 0.5 * g.numpy(), w1, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(steps[True], steps[False]))

@@ -68,6 +68,8 @@ def base_config():
     # p: the model minimises e_hat ** p. 1 is the paper; 2 weighs each example's push by its own e_hat, so words
     # the surrogate judges right (e_hat near 0) take little of the update (bench/lsed_gradient_check.py)
     config.tune.distance_power = 1.0
+    # "surrogate" (the method) or "exact": the model minimises the task's differentiable metric (an oracle ablation)
+    config.tune.objective = "surrogate"
     # m: phi updated on every m-th tuning step only (1: every step, the paper's alternation); a cost lever
     config.tune.surrogate_every = 1
     # global pairs per phi update while tuning (0: surrogate.batch_size, as in pretraining and the tuning's phi

@@ -185,6 +185,7 @@ def base_problems(config):
         check_float(config, "tune.ordinary_loss_weight", 0.0),
         check_float(config, "tune.filter_threshold"),
         check_float(config, "tune.distance_power", 0.1, 4.0),
+        check_choice(config, "tune.objective", ("surrogate", "exact")),
         check_int(config, "tune.surrogate_every", 1),
         check_int(config, "tune.global_batch_size", 0),
     ]

@@ -82,7 +82,7 @@ def _clipped_edge_area(starts, directions, boxes, skip=None):
     return tf.reduce_sum(tf.where(keep, 0.5 * _cross(a, b), 0.0), -1)
 
 
-def tf_rotated_iou(boxes1, boxes2):
+def tf_rotated_iou(boxes1, boxes2, differentiable=False):
     """In-graph IoU of 6-parameter boxes, elementwise with broadcasting.
 
     The intersection area is the boundary integral (Green's theorem) over the parts of each box's edges that
@@ -92,12 +92,16 @@ def tf_rotated_iou(boxes1, boxes2):
     Args:
       boxes1: `[..., 6]` boxes (cos/sin need not be exactly unit; they are normalised).
       boxes2: `[..., 6]` boxes broadcastable against `boxes1`.
+      differentiable: keep the gradient (piecewise smooth: the clipped edges' end points move with the
+        boxes; the which-edge-is-inside decisions are constants), for the exact-IoU oracle of tuning.
 
     Returns:
-      float32 IoU in [0, 1] with the broadcast leading shape; no gradient.
+      float32 IoU in [0, 1] with the broadcast leading shape; no gradient unless `differentiable`.
     """
-    b1 = tf.stop_gradient(tf.convert_to_tensor(boxes1, tf.float32))
-    b2 = tf.stop_gradient(tf.convert_to_tensor(boxes2, tf.float32))
+    b1 = tf.convert_to_tensor(boxes1, tf.float32)
+    b2 = tf.convert_to_tensor(boxes2, tf.float32)
+    if not differentiable:
+        b1, b2 = tf.stop_gradient(b1), tf.stop_gradient(b2)
     shape = tf.broadcast_dynamic_shape(tf.shape(b1), tf.shape(b2))
     b1, b2 = tf.broadcast_to(b1, shape), tf.broadcast_to(b2, shape)
 
@@ -132,19 +136,20 @@ def tf_rotated_iou(boxes1, boxes2):
     return tf.clip_by_value(tf.math.divide_no_nan(inter, union), 0.0, 1.0)
 
 
-def tf_one_minus_iou(pred, target):
+def tf_one_minus_iou(pred, target, differentiable=False):
     """The LS-IoU metric in TF ops, the in-graph twin of `lsiou.one_minus_iou`: `1 - IoU` of 6-parameter box
     pairs `[N, 6]` -> float32 `[N]`.
 
     Sides count by their magnitude and `(cos, sin)` is normalised, as in the NumPy metric (a zero angle
-    vector reads angle 0). No gradient; the same eagerly, inside `Dataset.map` and compiled by XLA.
+    vector reads angle 0). No gradient unless `differentiable`; the same eagerly, inside `Dataset.map` and
+    compiled by XLA.
     """
 
     def magnitudes(boxes):
         boxes = tf.convert_to_tensor(boxes, tf.float32)
         return tf.concat([boxes[..., :2], tf.abs(boxes[..., 2:4]), boxes[..., 4:]], -1)
 
-    return 1.0 - tf_rotated_iou(magnitudes(pred), magnitudes(target))
+    return 1.0 - tf_rotated_iou(magnitudes(pred), magnitudes(target), differentiable)
 
 
 def half_extents(boxes):

@@ -111,9 +111,16 @@ class DetectionTask(Task):
     validation_set = "val"
     default_config = "configs/det.py"
     #: tuning variants of bench/quality.py --variants=...: `paper` keeps every ordinary loss but the RoI head's
-    #: box regression, which LS-IoU replaces (`tuning_ordinary_loss`)
+    #: box regression, which LS-IoU replaces (`tuning_ordinary_loss`); `paper_exact` tunes the same way on the
+    #: exact 1 - IoU (`differentiable_metric`), an oracle of the surrogate
     tuning_variants = {
         "paper": {"tune.ordinary_loss_weight": 1.0, "tune.ordinary_terms": ("rpn_cls", "rpn_reg", "roi_cls")},
+        # the oracle of `paper`: the exact 1 - IoU's own gradient instead of LS-IoU's
+        "paper_exact": {
+            "tune.ordinary_loss_weight": 1.0,
+            "tune.ordinary_terms": ("rpn_cls", "rpn_reg", "roi_cls"),
+            "tune.objective": "exact",
+        },
     }
 
     @classmethod
@@ -313,6 +320,10 @@ class DetectionTask(Task):
         pred = box_lib.canonical(tf.reshape(outputs["roi_pred_boxes"], [-1, 6]))
         target = box_lib.canonical(tf.reshape(outputs["roi_gt_boxes"], [-1, 6]))
         return pred, target, tf.reshape(outputs["roi_positive"], [-1])
+
+    def differentiable_metric(self, pred, target):
+        """1 - IoU of the canonical box pairs with its exact gradient (`tune.objective="exact"`, the oracle)."""
+        return iou_lib.tf_one_minus_iou(pred, target, differentiable=True)
 
     def build_surrogate(self):
         s = self.config.surrogate

@@ -197,12 +197,25 @@ class Job:
             update_model=update_model,
             filter_threshold=float(t.get("filter_threshold", 0.0)),
             distance_power=float(t.get("distance_power", 1.0)),
+            exact_objective_fn=self._exact_objective(),
             # the warm-up (phi only) updates phi on every step
             surrogate_every=int(t.get("surrogate_every", 1)) if update_model else 1,
             **phi_kwargs,
         )
         tuner.compile(model_optimizer, surrogate_optimizer, jit_compile=bool(t.jit_compile))
         return tuner
+
+    def _exact_objective(self):
+        """`tune.objective="exact"`: the task's differentiable metric (the oracle ablation), else None."""
+        if self.config.tune.get("objective", "surrogate") != "exact":
+            return None
+        method = getattr(type(self.task), "differentiable_metric", None)
+        if method is None or method.__qualname__ == "Task.differentiable_metric":
+            raise JobError(
+                f"config.tune.objective='exact' needs a differentiable metric, which task {self.task.name!r} "
+                "does not have (Task.differentiable_metric); use tune.objective='surrogate'"
+            )
+        return self.task.differentiable_metric
 
     def _baseline_from_init(self):
         """`train.init_from`: a weights folder (models/baseline of another workdir, or shipped weights)
@@ -227,6 +240,8 @@ class Job:
                 f"which the {self.config.distribute!r} strategy's gradient sum cannot enter): set "
                 "--config.tune.surrogate_every=1 to tune with a distribution strategy"
             )
+        if tunes:
+            self._exact_objective()  # a task without a differentiable metric: said before training, too
         if self.workdir.chief:
             atomic_write_json(os.path.join(self.workdir.path, "config.json"), self.config.to_dict())
         self.results["seed"] = self.config.seed
