@@ -124,10 +124,18 @@ def task_variants(task):
 BASE_STAGES = ["train", "pretrain", "evaluate"]
 
 
+# Settings added after runs were stamped, at values that change nothing: left out of a run's identity, so
+# `--reuse` still finds the runs made before they existed.
+NEUTRAL_DEFAULTS = {("tune", "objective"): "surrogate"}
+
+
 def _identity(config, stages):
     """What a sub-run's results depend on: the config and the stages run (for --reuse). The base (train,
     pretrain, evaluate) does not read `tune.*`, so tuning experiments from one base share it."""
     config = {k: v for k, v in config.to_dict().items() if not (k == "tune" and stages == BASE_STAGES)}
+    for (block, key), neutral in NEUTRAL_DEFAULTS.items():
+        if isinstance(config.get(block), dict) and config[block].get(key, neutral) == neutral:
+            config[block] = {k: v for k, v in config[block].items() if k != key}
     payload = json.dumps({"config": config, "stages": stages}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
