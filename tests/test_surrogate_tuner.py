@@ -496,6 +496,30 @@ def test_feds_filtered_example_does_not_move_the_model():
     assert any(not np.allclose(u, v, rtol=0, atol=1e-7) for u, v in zip(c, d))
 
 
+def _one_tuning_step(task, x, y, **tuner_kwargs):
+    """`(model, surrogate, theta before, theta after)`: one SGD(0.5) model step of a fresh tuner (seed 0, phi
+    frozen), the model then set back to theta before."""
+    keras.utils.set_random_seed(0)
+    model, surrogate = task.build_model(), task.build_surrogate().build()
+    tuner = SurrogateTuner(model, surrogate, task.forward, task.surrogate_pairs, update_surrogate=False, **tuner_kwargs)
+    tuner.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.1), run_eagerly=True)
+    theta0 = _snapshot(model.trainable_variables)
+    tuner.train_step((x, y))
+    theta1 = _snapshot(model.trainable_variables)
+    for v, w0 in zip(model.trainable_variables, theta0):
+        v.assign(w0)
+    return model, surrogate, theta0, theta1
+
+
+def _assert_sgd_step(model, loss_fn, theta0, theta1):
+    """theta1 is theta0 minus 0.5 times the gradient of `loss_fn()` at theta0, computed here by hand."""
+    with tf.GradientTape() as tape:
+        loss = loss_fn()
+    grads = tape.gradient(loss, model.trainable_variables)
+    for w0, g, w1 in zip(theta0, grads, theta1):
+        np.testing.assert_allclose(w0 - 0.5 * g.numpy(), w1, rtol=1e-5, atol=1e-6)
+
+
 def test_distance_power_minimises_e_hat_to_the_power():
     """distance_power=2: one SGD step equals the step on the mean of e_hat ** 2 computed by hand (and differs
     from the paper's p = 1 step)."""
@@ -503,23 +527,13 @@ def test_distance_power_minimises_e_hat_to_the_power():
     x, y = next(iter(task.train_dataset(0)))
     updates = {}
     for power in (1.0, 2.0):
-        keras.utils.set_random_seed(0)
-        model, surrogate = task.build_model(), task.build_surrogate().build()
-        tuner = SurrogateTuner(
-            model, surrogate, task.forward, task.surrogate_pairs, update_surrogate=False, distance_power=power
-        )
-        tuner.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.1), run_eagerly=True)
-        theta0 = _snapshot(model.trainable_variables)
-        tuner.train_step((x, y))
-        updates[power] = _snapshot(model.trainable_variables)
-        for v, w0 in zip(model.trainable_variables, theta0):
-            v.assign(w0)
-        with tf.GradientTape() as tape:
+        model, surrogate, theta0, updates[power] = _one_tuning_step(task, x, y, distance_power=power)
+
+        def loss_fn(model=model, surrogate=surrogate, power=power):
             e_hat = surrogate.distance(model(x), y)
-            loss = tf.reduce_mean(e_hat * e_hat) if power == 2.0 else tf.reduce_mean(e_hat)
-        grads = tape.gradient(loss, model.trainable_variables)
-        for w0, g, w1 in zip(theta0, grads, updates[power]):
-            np.testing.assert_allclose(w0 - 0.5 * g.numpy(), w1, rtol=1e-5, atol=1e-6)
+            return tf.reduce_mean(e_hat * e_hat) if power == 2.0 else tf.reduce_mean(e_hat)
+
+        _assert_sgd_step(model, loss_fn, theta0, updates[power])
     assert any(not np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(updates[1.0], updates[2.0]))
 
 
@@ -539,23 +553,12 @@ def test_exact_objective_replaces_the_surrogate_distance_in_the_model_step():
     def exact(pred, target):  # any differentiable function of the pairs stands in for the metric
         return tf.reduce_sum(tf.square(pred - tf.cast(target, pred.dtype)), -1)
 
-    steps = {}
-    for fn in (None, exact):
-        keras.utils.set_random_seed(0)
-        model, surrogate = task.build_model(), task.build_surrogate().build()
-        tuner = SurrogateTuner(
-            model, surrogate, task.forward, task.surrogate_pairs, update_surrogate=False, exact_objective_fn=fn
-        )
-        tuner.compile(keras.optimizers.SGD(0.5), keras.optimizers.SGD(0.1), run_eagerly=True)
-        theta0 = _snapshot(model.trainable_variables)
-        tuner.train_step((x, y))
-        steps[fn is None] = _snapshot(model.trainable_variables)
-    for v, w0 in zip(model.trainable_variables, theta0):
-        v.assign(w0)
-    with tf.GradientTape() as tape:
+    _, _, _, surrogate_step = _one_tuning_step(task, x, y)
+    model, _, theta0, exact_step = _one_tuning_step(task, x, y, exact_objective_fn=exact)
+
+    def loss_fn():
         pred, target, weight = task.surrogate_pairs(task.forward(model, x, y, True), y)
-        loss = tf.reduce_sum(exact(pred, target) * weight) / tf.reduce_sum(weight)
-    grads = tape.gradient(loss, model.trainable_variables)
-    for w0, g, w1 in zip(theta0, grads, steps[False]):
-        np.testing.assert_allclose(w0 - 0.5 * g.numpy(), w1, rtol=1e-5, atol=1e-6)
-    assert any(not np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(steps[True], steps[False]))
+        return tf.reduce_sum(exact(pred, target) * weight) / tf.reduce_sum(weight)
+
+    _assert_sgd_step(model, loss_fn, theta0, exact_step)
+    assert any(not np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(surrogate_step, exact_step))

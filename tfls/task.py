@@ -81,12 +81,11 @@ class Task(abc.ABC):
         always trains with the whole `ordinary_loss`."""
         return self.ordinary_loss(outputs, y)
 
-    def differentiable_metric(self, pred, target):
-        """The task's metric `[N]` on `surrogate_pairs` with its exact gradient, or None when it has none (edit
-        distance). `tune.objective="exact"` tunes on it instead of the surrogate distance: an oracle ablation
-        that tells a wrong surrogate apart from an objective that does not pay at this scale."""
-        del pred, target
-        return None
+    #: optional method `(pred, target) -> [N]`: the task's metric on `surrogate_pairs` with its exact gradient
+    #: (None: the metric has none, as edit distance). `tune.objective="exact"` tunes on it instead of the
+    #: surrogate distance: an oracle ablation that tells a wrong surrogate apart from an objective that does
+    #: not pay at this scale.
+    differentiable_metric = None
 
     @abc.abstractmethod
     def surrogate_pairs(self, outputs, y):

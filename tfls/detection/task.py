@@ -115,13 +115,9 @@ class DetectionTask(Task):
     #: exact 1 - IoU (`differentiable_metric`), an oracle of the surrogate
     tuning_variants = {
         "paper": {"tune.ordinary_loss_weight": 1.0, "tune.ordinary_terms": ("rpn_cls", "rpn_reg", "roi_cls")},
-        # the oracle of `paper`: the exact 1 - IoU's own gradient instead of LS-IoU's
-        "paper_exact": {
-            "tune.ordinary_loss_weight": 1.0,
-            "tune.ordinary_terms": ("rpn_cls", "rpn_reg", "roi_cls"),
-            "tune.objective": "exact",
-        },
     }
+    # the oracle of `paper`: the exact 1 - IoU's own gradient instead of LS-IoU's
+    tuning_variants["paper_exact"] = {**tuning_variants["paper"], "tune.objective": "exact"}
 
     @classmethod
     def validate_config(cls, config):

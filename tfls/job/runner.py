@@ -209,8 +209,7 @@ class Job:
         """`tune.objective="exact"`: the task's differentiable metric (the oracle ablation), else None."""
         if self.config.tune.get("objective", "surrogate") != "exact":
             return None
-        method = getattr(type(self.task), "differentiable_metric", None)
-        if method is None or method.__qualname__ == "Task.differentiable_metric":
+        if self.task.differentiable_metric is None:
             raise JobError(
                 f"config.tune.objective='exact' needs a differentiable metric, which task {self.task.name!r} "
                 "does not have (Task.differentiable_metric); use tune.objective='surrogate'"

@@ -333,7 +333,9 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
                 e = self.true_metric_fn(pred, target)
                 local = (tf.stop_gradient(pred), target, e, weight)
                 phi_loss, approx_g, approx_l, phi_updated = self._phi_update(local, global_pairs)
-            e_hat = self.surrogate.distance(pred, target)
+            exact = self.exact_objective_fn is not None
+            # the surrogate's value: the model's objective, or (the oracle) only what FEDS filters with
+            e_hat = self.surrogate.distance(pred, target) if not exact or self.filter_threshold > 0 else None
             model_weight = weight
             if self.filter_threshold > 0:
                 # FEDS: the ramp is computed with phi after this step's update, on the pairs the model tunes on
@@ -341,7 +343,7 @@ class SurrogateTuner(_PreBuilt, _SurrogateFitting, keras.Model):
                 self.kept_tracker.update_state(
                     tf.math.divide_no_nan(tf.reduce_sum(model_weight), tf.reduce_sum(weight))
                 )
-            if self.exact_objective_fn is not None:
+            if exact:
                 # the oracle: the true metric's own gradient instead of the surrogate's (FEDS still filters)
                 e_hat = tf.reshape(tf.cast(self.exact_objective_fn(pred, target), tf.float32), [-1])
             objective = e_hat if self.distance_power == 1.0 else tf.pow(e_hat, self.distance_power)
