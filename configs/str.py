@@ -55,6 +55,7 @@ def data_config(max_length=10):
     # a detected word, the corners jittered like a detector's by up to `scene_jitter` of the word's height.
     d.scene_fraction = 0.3
     d.scene_pool = 60000  # crops in the pool (about 9 per scene), filled as training asks, then reshuffled
+    d.scene_pool_start = 0  # the pool's first scene (a continued training takes new scenes: raise it)
     d.scene_jitter = 0.1
     d.scene_mix = ml_collections.ConfigDict(dict(scenes.DEFAULT_MIX))
     d.eval_size = 500  # images in each of val, test (training fonts and mix) and test_ood (held-out ones)

@@ -121,6 +121,29 @@ def test_the_pool_holds_the_words_of_its_scenes_in_order_and_is_reproducible():
     assert index.min() >= 0 and index.max() < 20 and len(set(index.tolist())) > 10
 
 
+def test_a_later_pool_starts_at_its_first_scene():
+    first = _small_task(**{"data.scene_pool": 40}).scene_pool
+    later = _small_task(**{"data.scene_pool": 40, "data.scene_pool_start": 2}).scene_pool
+    rng = np.random.default_rng(0)
+    while first.scenes < 2:
+        first.sample(1, rng)
+    skipped = first.filled  # the crops of scenes 0 and 1
+    while not first.full:
+        first.sample(4, rng)
+    while not later.full:
+        later.sample(4, rng)
+    # The later pool's crops are the earlier pool's from scene 2 on.
+    shared = first.filled - skipped
+    assert shared > 0
+    np.testing.assert_array_equal(later.images[:shared], first.images[skipped:])
+    np.testing.assert_array_equal(later.labels[:shared], first.labels[skipped:])
+    with pytest.raises(ConfigError, match=r"config.data.scene_pool_start=-1"):
+        configuration.validate(
+            configuration.load_config(os.path.join(ROOT, "configs", "str.py"), {"data.scene_pool_start": -1}),
+            RecognitionTask,
+        )
+
+
 def test_training_batches_hold_the_configured_share_of_scene_crops():
     task = _small_task()
     x, y = next(iter(task.train_dataset(0)))

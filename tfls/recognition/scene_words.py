@@ -113,10 +113,14 @@ class ScenePool:
       seed: the data seed; scene `i` is `render_indexed(renderer, (seed, SCENE_STREAM), i)`.
       size: crops in the full pool.
       jitter: see `jitter_quads`.
+      start: the first scene's index (a continued training takes new scenes by raising it).
     """
 
-    def __init__(self, renderer, charset, image_shape, seed, size, jitter=0.0):
+    def __init__(self, renderer, charset, image_shape, seed, size, jitter=0.0, start=0):
+        if int(start) < 0:
+            raise ValueError(f"ScenePool: start must be >= 0, got {start}")
         self.renderer, self.charset = renderer, charset
+        self.start = int(start)
         self.image_shape = tuple(int(v) for v in image_shape)
         self.seed = int(seed)
         self.size = int(size)
@@ -139,7 +143,7 @@ class ScenePool:
         with self._lock:
             if self.full:
                 return np.zeros(0, np.int64)
-            index = self.scenes
+            index = self.start + self.scenes
             scene = render_indexed(self.renderer, (self.seed, SCENE_STREAM), index)
             rng = np.random.default_rng([self.seed, SCENE_STREAM + 1, index])
             images, texts = scene_word_examples(scene, self.charset, self.image_shape, rng, self.jitter, self.skipped)

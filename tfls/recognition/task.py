@@ -68,6 +68,7 @@ class RecognitionTask(Task):
             check_float(config, "data.hard_fraction", 0.0, 1.0),
             check_float(config, "data.scene_fraction", 0.0, 0.9),
             check_int(config, "data.scene_pool", 1),
+            check_int(config, "data.scene_pool_start", 0),
             check_float(config, "data.scene_jitter", 0.0, 0.5),
         ]
         if float(d.get("scene_fraction", 0.0)) > 0:
@@ -248,7 +249,8 @@ class RecognitionTask(Task):
             d = self.config.data
             renderer = scenes.SceneRenderer(self._font_split()[0], self.sampler, d.get("scene_mix"))
             self._scene_pool = scene_words.ScenePool(
-                renderer, self.charset, self.image_shape, d.seed, d.scene_pool, d.get("scene_jitter", 0.0)
+                renderer, self.charset, self.image_shape, d.seed, d.scene_pool, d.get("scene_jitter", 0.0),
+                start=d.get("scene_pool_start", 0),
             )
         return self._scene_pool
 
