@@ -249,7 +249,12 @@ class RecognitionTask(Task):
             d = self.config.data
             renderer = scenes.SceneRenderer(self._font_split()[0], self.sampler, d.get("scene_mix"))
             self._scene_pool = scene_words.ScenePool(
-                renderer, self.charset, self.image_shape, d.seed, d.scene_pool, d.get("scene_jitter", 0.0),
+                renderer,
+                self.charset,
+                self.image_shape,
+                d.seed,
+                d.scene_pool,
+                d.get("scene_jitter", 0.0),
                 start=d.get("scene_pool_start", 0),
             )
         return self._scene_pool
