@@ -97,6 +97,15 @@ def _small_task(**overrides):
     return RecognitionTask(configuration.validate(config, RecognitionTask))
 
 
+def _scene_words(task, pool, indices):
+    """The cared-for, readable words of the pool stream's scenes `indices`, in order, rendered directly."""
+    words = []
+    for i in indices:
+        scene = scenes.render_indexed(pool.renderer, (task.config.data.seed, scene_words.SCENE_STREAM), i)
+        words += [task.charset.normalize(t) for t in scene.texts if t != "###" and task.charset.is_valid(t)]
+    return words
+
+
 def test_the_pool_holds_the_words_of_its_scenes_in_order_and_is_reproducible():
     task = _small_task()
     pool = task.scene_pool
@@ -104,10 +113,7 @@ def test_the_pool_holds_the_words_of_its_scenes_in_order_and_is_reproducible():
     first = pool.sample(3, rng)
     assert list(first) == [0, 1, 2]
     # The pool's labels are the cared-for words of scenes 0, 1, ... of its stream, in order.
-    expected = []
-    for i in range(pool.scenes):
-        scene = scenes.render_indexed(pool.renderer, (task.config.data.seed, scene_words.SCENE_STREAM), i)
-        expected += [task.charset.normalize(t) for t in scene.texts if t != "###" and task.charset.is_valid(t)]
+    expected = _scene_words(task, pool, range(pool.scenes))
     assert [task.charset.decode(row) for row in pool.labels[: pool.filled]] == expected[: pool.filled]
     while not pool.full:
         pool.sample(4, rng)
@@ -123,7 +129,8 @@ def test_the_pool_holds_the_words_of_its_scenes_in_order_and_is_reproducible():
 
 def test_a_later_pool_starts_at_its_first_scene():
     first = _small_task(**{"data.scene_pool": 40}).scene_pool
-    later = _small_task(**{"data.scene_pool": 40, "data.scene_pool_start": 2}).scene_pool
+    task = _small_task(**{"data.scene_pool": 40, "data.scene_pool_start": 2})
+    later = task.scene_pool
     rng = np.random.default_rng(0)
     while first.scenes < 2:
         first.sample(1, rng)
@@ -132,7 +139,9 @@ def test_a_later_pool_starts_at_its_first_scene():
         first.sample(4, rng)
     while not later.full:
         later.sample(4, rng)
-    # The later pool's crops are the earlier pool's from scene 2 on.
+    # Its labels are the words of scenes 2, 3, ... rendered directly, and its crops the earlier pool's from scene 2 on.
+    expected = _scene_words(task, later, range(2, 2 + later.scenes))
+    assert [task.charset.decode(row) for row in later.labels] == expected[: later.filled]
     shared = first.filled - skipped
     assert shared > 0
     np.testing.assert_array_equal(later.images[:shared], first.images[skipped:])
