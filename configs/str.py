@@ -204,6 +204,7 @@ def get_config():
     s.embedding_dilations = (1, 2, 4, 8)  # kernel 3: each feature sees 31 steps, a whole word
     s.embedding_kernel = 3
     s.embedding_dim = 64
+    s.embedding_sharpen = 1.0  # rows raised to this power and renormalised before the embedding (1: off)
     s.embedding_recurrent = 0  # units of a bidirectional GRU after the convolutions (0: none)
     s.eos_gate = True  # attention: fade rows after the first EOS (the metric ignores them); tfls' choice
     s.max_edits = 4

@@ -15,6 +15,7 @@ from tfls.recognition.lsed import (
     decode_matrices,
     edit_distance_metric,
     recognizer_like_edit,
+    sharpen_rows,
     softmax_like,
 )
 
@@ -44,6 +45,29 @@ def test_config_round_trip():
     clone = EditDistanceEmbedding.from_config(emb.get_config())
     assert (clone.filters, clone.kernel_size, clone.embedding_dim, clone.layer_norm) == ((8, 8), 5, 3, False)
     assert clone.dilations == (1, 4) and clone.recurrent == 6
+    assert EditDistanceEmbedding.from_config(EditDistanceEmbedding(filters=(8,), sharpen=3.0).get_config()).sharpen == 3
+
+
+def test_sharpen_rows_by_hand():
+    z = np.array([[[0.9, 0.05, 0.05], [0.4, 0.35, 0.25]]], np.float32)
+    out = sharpen_rows(z, 3.0).numpy()
+    # cubes 0.729, 0.000125, 0.000125 (sum 0.72925) and 0.064, 0.042875, 0.015625 (sum 0.1225)
+    np.testing.assert_allclose(out[0, 0], [0.729 / 0.72925, 0.000125 / 0.72925, 0.000125 / 0.72925], rtol=1e-5)
+    np.testing.assert_allclose(out[0, 1], [0.064 / 0.1225, 0.042875 / 0.1225, 0.015625 / 0.1225], rtol=1e-5)
+    np.testing.assert_array_equal(np.argmax(out, -1), np.argmax(z, -1))
+    np.testing.assert_allclose(sharpen_rows(z, 1.0).numpy(), z)
+    # a confident row lands near its one-hot, so the embedding sees it (almost) as the one-hot
+    emb = EditDistanceEmbedding(filters=(8,), embedding_dim=4, sharpen=3.0)
+    one_hot = np.eye(3, dtype=np.float32)[[0, 0]][None]
+    soft = np.array([[[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]]], np.float32)
+    plain = EditDistanceEmbedding(filters=(8,), embedding_dim=4)
+    plain(soft), emb(soft)
+    plain.set_weights(emb.get_weights())
+    near = np.linalg.norm(emb(soft).numpy() - emb(one_hot).numpy())
+    far = np.linalg.norm(plain(soft).numpy() - plain(one_hot).numpy())
+    assert near < 0.05 * far
+    with pytest.raises(ValueError, match="sharpen"):
+        EditDistanceEmbedding(filters=(8,), sharpen=0.0)
 
 
 @pytest.mark.parametrize("recurrent", [0, 4])

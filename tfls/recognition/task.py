@@ -65,6 +65,7 @@ class RecognitionTask(Task):
             check_float(config, "surrogate.small_edit_bias", 0.0, 1.0),
             check_float(config, "surrogate.garbage_after_eos", 0.0, 1.0),
             check_int(config, "surrogate.max_edits", 0),
+            check_float(config, "surrogate.embedding_sharpen", 0.0, 16.0, exclusive_minimum=True),
             check_float(config, "data.hard_fraction", 0.0, 1.0),
             check_float(config, "data.scene_fraction", 0.0, 0.9),
             check_int(config, "data.scene_pool", 1),
@@ -390,6 +391,7 @@ class RecognitionTask(Task):
             dilations=tuple(s.get("embedding_dilations", ())) or None,
             eos_gate=bool(s.get("eos_gate", False)) and not self.is_ctc,
             recurrent=int(s.get("embedding_recurrent", 0)),
+            sharpen=float(s.get("embedding_sharpen", 1.0)),
             name="edit_distance_embedding",
         )
         generator = RandomStringPairGenerator(
