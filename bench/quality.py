@@ -126,7 +126,11 @@ BASE_STAGES = ["train", "pretrain", "evaluate"]
 
 # Settings added after runs were stamped, at values that change nothing: left out of a run's identity, so
 # `--reuse` still finds the runs made before they existed.
-NEUTRAL_DEFAULTS = {("tune", "objective"): "surrogate"}
+NEUTRAL_DEFAULTS = {
+    ("tune", "objective"): "surrogate",
+    ("surrogate", "init_from"): "",
+    ("surrogate", "embedding_sharpen"): 1.0,
+}
 
 
 def _identity(config, stages):

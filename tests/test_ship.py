@@ -51,3 +51,50 @@ def test_shipped_config_drops_the_training_machine_start_paths(tmp_path):
     train = json.loads((out / "config.json").read_text())["train"]
     assert train["warm_start"] == "" and train["init_from"] == ""
     assert train["steps"] == config.train.steps
+
+
+def test_shipped_surrogate_is_what_surrogate_init_from_loads(tmp_path):
+    config = toy_task.toy_config()
+    config.surrogate.embedding_dim = 16  # recorded with the weights (the toy embedding itself ignores it)
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work"))
+    job.run(["train", "pretrain", "evaluate"])
+    out = tmp_path / "weights" / "toy_surrogate"
+    provenance = ship.ship(str(tmp_path / "work"), str(out), "cmd", commit="c", model="surrogate_pretrained")
+    figures = json.loads((tmp_path / "work" / "results.json").read_text())["surrogate"]
+    assert provenance["model"] == "surrogate_pretrained"
+    assert provenance["surrogate_metrics"]["global pairs"]["approx_l1"] == figures["approx_l1_global"]
+    assert provenance["train_wall_time_s"] == job.results["stage_wall_s"]["pretrain"]
+    assert "pretrained surrogate" in (out / "PROVENANCE.md").read_text()
+    # a new job takes it as its pretrained surrogate: the same weights, no pretraining step run
+    config.surrogate.init_from = str(out)
+    config.surrogate.pretrain_steps = 100000  # would take minutes if it pretrained
+    other = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work2"))
+    other.run(["train", "pretrain"])
+    assert other.results["surrogate_from"] == str(out)
+    assert not os.path.exists(tmp_path / "work2" / "checkpoints" / "pretrain")
+    fresh = toy_task.ZeroOneTask(config).build_surrogate().build()
+    job_lib.weights.load_weights(str(tmp_path / "work2" / "models" / "surrogate_pretrained"), fresh.embedding)
+    job.load_weights("surrogate_pretrained", job.surrogate.embedding)
+    for a, b in zip(job.surrogate.embedding.weights, fresh.embedding.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_surrogate_init_from_refuses_weights_pretrained_with_other_settings(tmp_path):
+    config = toy_task.toy_config()
+    config.surrogate.embedding_dim = 16
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work")).run(["train", "pretrain", "evaluate"])
+    out = tmp_path / "s"
+    ship.ship(str(tmp_path / "work"), str(out), "cmd", commit="c", model="surrogate_pretrained")
+    config.surrogate.init_from = str(out)
+    config.surrogate.embedding_dim = 32
+    config.surrogate.distance = "l1"
+    other = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work2"))
+    with pytest.raises(job_lib.JobError, match=r"surrogate\.distance \(weights: 'l2', this job: 'l1'\).*embedding_dim"):
+        other.run(["train", "pretrain"])
+
+
+def test_ship_refuses_a_workdir_without_a_pretrained_surrogate(tmp_path):
+    config = toy_task.toy_config()
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work")).run(["train", "evaluate"])
+    with pytest.raises(SystemExit, match="no surrogate_pretrained weights: run the pretrain stage"):
+        ship.ship(str(tmp_path / "work"), str(tmp_path / "out"), "cmd", model="surrogate_pretrained")

@@ -32,6 +32,9 @@ def base_config():
 
     config.surrogate = ml_collections.ConfigDict()
     config.surrogate.pretrain_steps = 500
+    # a pretrained surrogate's weights folder (e.g. weights/<name>_surrogate, written by `python -m tfls.ship
+    # --model=surrogate_pretrained`): the pretrain stage loads it instead of pretraining
+    config.surrogate.init_from = ""
     config.surrogate.batch_size = 64  # global pairs per phi update
     config.surrogate.optimizer = "adam"
     config.surrogate.learning_rate = 1e-3

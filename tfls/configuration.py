@@ -162,6 +162,7 @@ def base_problems(config):
         check_int(config, "train.checkpoint_every", 1),
         check_int(config, "train.log_every", 1),
         check_int(config, "surrogate.pretrain_steps", 0),
+        check_paths(config, "surrogate.init_from"),
         check_int(config, "surrogate.batch_size", 1),
         check_choice(config, "surrogate.optimizer", OPTIMIZERS),
         check_float(config, "surrogate.learning_rate", 0.0, exclusive_minimum=True),

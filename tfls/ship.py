@@ -1,11 +1,14 @@
 """Package a trained baseline as shipped weights: `weights/<name>/` with the weights and their provenance.
 
     python -m tfls.ship --workdir=workdir/str_base_s0 --output=weights/str
+    python -m tfls.ship --workdir=workdir/str_surrogate --model=surrogate_pretrained --output=weights/str_surrogate
 
 The folder holds the baseline's variables (the format `train.init_from` reads), `config.json` (the whole
 config that trained them), and `PROVENANCE.json` / `PROVENANCE.md`: the command, the commit, the seed, the
 wall time, the machine, and the baseline's metrics on every evaluation set of the workdir's results.json
-(measured by the job's evaluate stage, never typed by hand).
+(measured by the job's evaluate stage, never typed by hand). With `--model=surrogate_pretrained` it ships the
+workdir's pretrained surrogate instead (the format `surrogate.init_from` reads), with the approximation errors
+the evaluate stage measured for it.
 """
 
 import argparse
@@ -36,8 +39,11 @@ def _fingerprint(workdir):
         return None
 
 
-def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None):
-    """Copy `<workdir>/models/baseline` to `output` with its provenance.
+MODELS = ("baseline", "surrogate_pretrained")
+
+
+def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None, model="baseline"):
+    """Copy `<workdir>/models/<model>` to `output` with its provenance.
 
     Args:
       workdir: a job's workdir whose train and evaluate stages ran (results.json holds the baseline).
@@ -46,18 +52,36 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
       commit: the commit it ran at (default: the repository's HEAD).
       notes: free text recorded beside the figures (e.g. an interruption and its resume).
       train_wall_time_s: the training's wall time when results.json does not hold it.
+      model: "baseline" (the recognizer or detector) or "surrogate_pretrained" (the pretrained surrogate).
 
     Returns:
       The provenance dict.
     """
-    source = os.path.join(workdir, "models", "baseline")
+    if model not in MODELS:
+        raise SystemExit(f"tfls: error: --model must be one of {', '.join(MODELS)}, got {model!r}")
+    surrogate = model == "surrogate_pretrained"
+    stage = "pretrain" if surrogate else "train"
+    source = os.path.join(workdir, "models", model)
     if not has_weights(source):
-        raise SystemExit(f"tfls: error: {source} holds no baseline weights: run the train stage first")
+        raise SystemExit(f"tfls: error: {source} holds no {model} weights: run the {stage} stage first")
     results_path = os.path.join(workdir, "results.json")
     with open(results_path) as f:
         results = json.load(f)
-    if "baseline" not in results:
-        raise SystemExit(f"tfls: error: {results_path} has no baseline metrics: run the evaluate stage first")
+    metrics_key = "surrogate" if surrogate else "baseline"
+    if metrics_key not in results:
+        raise SystemExit(f"tfls: error: {results_path} has no {metrics_key} metrics: run the evaluate stage first")
+    if surrogate:
+        # the pretrained surrogate's own figures (after a tuning, results["surrogate"] is the tuned one's)
+        figures = results["surrogate"].get("pretrained_on_baseline") or results["surrogate"]
+        metrics = {
+            "global pairs": {"approx_l1": figures["approx_l1_global"]},
+            **{
+                f"local: {name}": {"approx_l1": value}
+                for name, value in figures.get("approx_l1_local_by_set", {}).items()
+            },
+        }
+    else:
+        metrics = results["baseline"]
     config_path = os.path.join(workdir, "config.json")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     tmp = output.rstrip("/") + ".tmp"
@@ -72,6 +96,8 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
         dropped = {k: train[k] for k in ("init_from", "warm_start") if train.get(k)}
         for key in dropped:
             train[key] = ""
+        if recorded.get("surrogate", {}).get("init_from"):
+            recorded["surrogate"]["init_from"] = ""
         with open(os.path.join(tmp, "config.json"), "w") as f:
             json.dump(recorded, f, indent=2)
     provenance = {
@@ -80,16 +106,17 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
         "commit": commit or _commit(root),
         "seed": results.get("seed"),
         "fingerprint": _fingerprint(workdir),
-        "train_wall_time_s": (results.get("stage_wall_s") or {}).get("train", train_wall_time_s),
+        "model": model,
+        "train_wall_time_s": (results.get("stage_wall_s") or {}).get(stage, train_wall_time_s),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "validation_set": results.get("validation_set"),
-        "baseline_metrics": results["baseline"],
+        ("surrogate_metrics" if surrogate else "baseline_metrics"): metrics,
         "notes": notes,
     }
     with open(os.path.join(tmp, "PROVENANCE.json"), "w") as f:
         json.dump(provenance, f, indent=2, default=float)
     lines = [
-        f"# Shipped baseline: {provenance['task']}",
+        f"# Shipped {'pretrained surrogate' if surrogate else 'baseline'}: {provenance['task']}",
         "",
         "Written by `python -m tfls.ship`; every figure below comes from the workdir's results.json.",
         "",
@@ -97,14 +124,17 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
         f"- commit: `{provenance['commit']}`",
         f"- seed: {provenance['seed']}",
         f"- training wall time: {provenance['train_wall_time_s']} s on {provenance['machine']['cpus']} CPUs",
-        f"- checkpoint selected on: `{provenance['validation_set']}`",
     ]
+    if surrogate:
+        lines.append("- figures: mean |e_hat - e| on held-out global pairs and on the baseline's outputs (local)")
+    else:
+        lines.append(f"- checkpoint selected on: `{provenance['validation_set']}`")
     if notes:
         lines.append(f"- notes: {notes}")
-    lines += ["", "| set | " + " | ".join(next(iter(results["baseline"].values())).keys()) + " |"]
-    lines.append("|" + "---|" * (1 + len(next(iter(results["baseline"].values())))))
-    for set_name, metrics in results["baseline"].items():
-        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in metrics.values()]
+    lines += ["", "| set | " + " | ".join(next(iter(metrics.values())).keys()) + " |"]
+    lines.append("|" + "---|" * (1 + len(next(iter(metrics.values())))))
+    for set_name, row in metrics.items():
+        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row.values()]
         lines.append(f"| {set_name} | " + " | ".join(cells) + " |")
     with open(os.path.join(tmp, "PROVENANCE.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
@@ -121,8 +151,11 @@ def main(argv=None):
     parser.add_argument("--commit", default=None)
     parser.add_argument("--notes", default="")
     parser.add_argument("--train-wall-time-s", type=float, default=None)
+    parser.add_argument("--model", default="baseline", choices=MODELS, help="which of the workdir's models")
     args = parser.parse_args(argv)
-    provenance = ship(args.workdir, args.output, args.command, args.commit, args.notes, args.train_wall_time_s)
+    provenance = ship(
+        args.workdir, args.output, args.command, args.commit, args.notes, args.train_wall_time_s, args.model
+    )
     print(json.dumps(provenance, indent=2, default=float))
     return 0
 

@@ -1,5 +1,6 @@
 """`Job`: one task's job in one workdir, built from a config; runs the stages it is asked for, in order."""
 
+import json
 import math
 import os
 import time
@@ -226,6 +227,47 @@ class Job:
         print(f"[train] baseline = {source} (train.init_from; no training)", flush=True)
         self.workdir.complete("train")
 
+    # the settings that decide the surrogate's input and architecture: a pretrained surrogate must share them
+    SURROGATE_SHAPE_KEYS = ("model.prediction", "data.characters", "data.max_length", "surrogate.distance")
+
+    def _surrogate_from_init(self):
+        """`surrogate.init_from`: a pretrained surrogate's weights folder (shipped, or models/surrogate_pretrained
+        of another workdir) becomes this job's pretrained surrogate instead of pretraining one. When the
+        folder holds the config that pretrained it, every embedding setting (`surrogate.embedding_*`,
+        `surrogate.eos_gate`) and input setting must match this job's."""
+        source = os.path.expanduser(self.config.surrogate.init_from)
+        recorded_path = os.path.join(source, "config.json")
+        if os.path.exists(recorded_path):
+            with open(recorded_path) as f:
+                recorded = json.load(f)
+            here = json.loads(json.dumps(self.config.to_dict(), default=str))
+            keys = list(self.SURROGATE_SHAPE_KEYS) + [
+                f"surrogate.{k}"
+                for k in sorted(set(here.get("surrogate", {})) | set(recorded.get("surrogate", {})))
+                if k.startswith("embedding_") or k == "eos_gate"
+            ]
+            missing = object()
+
+            def value(config, key):
+                section, name = key.split(".")
+                return config.get(section, {}).get(name, missing)
+
+            differ = [
+                f"{k} (weights: {value(recorded, k)!r}, this job: {value(here, k)!r})"
+                for k in keys
+                if value(recorded, k) != value(here, k)
+            ]
+            if differ:
+                raise JobError(
+                    f"surrogate.init_from={source!r} was pretrained with other settings: {'; '.join(differ)}. "
+                    "Set them as the weights' config.json has them, or pretrain (surrogate.init_from='')"
+                )
+        weights_lib.load_weights(source, self.surrogate.embedding, f"weights of surrogate.init_from={source!r}")
+        self.save_weights("surrogate_pretrained", self.surrogate.embedding)
+        self.results["surrogate_from"] = os.path.abspath(source)
+        print(f"[pretrain] surrogate = {source} (surrogate.init_from; no pretraining)", flush=True)
+        self.workdir.complete("pretrain")
+
     def run(self, stages):
         """Run `stages` in order, skipping those already completed in this workdir."""
         start = time.time()
@@ -251,6 +293,8 @@ class Job:
             stage_start = time.time()
             if stage == "train" and self.config.train.get("init_from", ""):
                 self._baseline_from_init()
+            elif stage == "pretrain" and self.config.surrogate.get("init_from", ""):
+                self._surrogate_from_init()
             else:
                 getattr(stages_lib, stage)(self)
             # per stage; a resumed stage counts only this process' share
