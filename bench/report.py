@@ -578,6 +578,27 @@ def gradient_check_chapter():
     return lines + [""]
 
 
+def edit_kinds_chapter():
+    """bench/lsed_edit_kinds.py: the mean e_hat each surrogate gives k edits of one kind."""
+    data = _load("str_edit_kinds.json")
+    if not data:
+        return []
+    lines = [
+        "## STR: what the LS-ED surrogate charges for each kind of edit",
+        "",
+        f"`{data['command']}` ({_machine_line(data)}). {data['pairs_per_cell']} vocabulary words per cell, the "
+        "prediction exactly k edits of one kind away (true distance k), as recognizer-like softmax rows against "
+        "the one-hot truth; each cell is the mean e_hat (a faithful surrogate gives k).",
+        "",
+        "| surrogate | " + " | ".join(f"{kind} k={k}" for kind in data["kinds"] for k in (1, 3)) + " |",
+        "|---|" + "---|" * (2 * len(data["kinds"])),
+    ]
+    for row in data["rows"]:
+        cells = [f"{row['by_kind'][kind][str(k)]:.2f}" for kind in data["kinds"] for k in (1, 3)]
+        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def peer_chapter():
     """The peers of bench/tesseract_peer.py and bench/rapidocr_peer.py (str_peers.json) beside tfls' STR
     models (the baseline, control and tuned rows of str_quality.json, when it holds the same sets)."""
@@ -837,6 +858,7 @@ def main():
     lines += peer_chapter()
     lines += ood_breakdown_chapter()
     lines += gradient_check_chapter()
+    lines += edit_kinds_chapter()
     lines += penalty_sweep_chapter()
     lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
