@@ -1,8 +1,8 @@
 """What the LS-ED surrogate charges for each kind of edit: substitutions, deletions, insertions, at the end or
 inside the word.
 
-    python bench/lsed_edit_kinds.py --surrogate="default=/tmp/tfls_bench/str_cap/row0/models/surrogate_pretrained" \
-        --surrogate="sharpen 6=/tmp/tfls_bench/str_sharp6/seed0/base/models/surrogate_pretrained:surrogate.embedding_sharpen=6.0"
+    python bench/lsed_edit_kinds.py --surrogate="default=<workdir>/models/surrogate_pretrained" \
+        --surrogate="sharpen 6=<workdir2>/models/surrogate_pretrained:surrogate.embedding_sharpen=6.0"
 
 A tuned recognizer trades one kind of error for another when the surrogate prices them unequally (a
 deletion that e_hat calls 0.6 of an edit is cheaper to the model than a substitution it calls 1.1). For
@@ -69,7 +69,8 @@ def main():
     for spec in args.surrogate:
         label, rest = spec.split("=", 1)
         folder, _, overrides = rest.partition(":")
-        config = common.load_config("str", None, overrides=common.parse_overrides(overrides.split(",") if overrides else []))
+        overrides_list = overrides.split(",") if overrides else []
+        config = common.load_config("str", None, overrides=common.parse_overrides(overrides_list))
         task = RecognitionTask(config)
         surrogate = task.build_surrogate().set_distance(config.surrogate.get("distance", "l2"))
         surrogate.build()

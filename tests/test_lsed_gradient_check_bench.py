@@ -53,3 +53,24 @@ def test_mean_by_value_by_hand():
     e_hat = np.array([0.1, 0.3, 1.5, 2.0, 4.0, 6.0])
     out = capacity.mean_by_value(e, e_hat, max_value=6)
     assert out == {"0": [2, 0.2], "1": [1, 1.5], "3": [1, 2.0], ">6": [2, 5.0]}
+
+
+def test_edit_kinds_makes_exactly_the_edits_it_names():
+    import Levenshtein
+
+    kinds = _module("lsed_edit_kinds")
+    rng = np.random.default_rng(0)
+    assert kinds.edit("hello", "delete_end", 2, rng, "abc") == "hel"
+    assert kinds.edit("hello", "insert_end", 1, rng, "z") == "helloz"
+    assert kinds.edit("a", "delete_inside", 1, rng, "abc") is None  # no inside to delete from
+    for kind in kinds.KINDS:
+        for k in (1, 2, 3):
+            out = kinds.edit("station", kind, k, rng, "abcdefghijklmnopqrstuvwxyz")
+            assert Levenshtein.distance(out, "station") <= k
+            grows = kind.startswith("insert") or kind == "double"
+            shrinks = kind.startswith("delete")
+            assert len(out) == 7 + k * grows - k * shrinks
+            if kind == "delete_end":
+                assert out == "station"[: 7 - k]
+            if kind == "substitute":
+                assert Levenshtein.distance(out, "station") >= 1
