@@ -120,6 +120,31 @@ def _models(seeds):
     return rows
 
 
+def _breakdown_keys(reported, metrics):
+    """The counts a task logs beside its reported metrics (STR: insertions, deletions, substitutions, and the
+    edit distance by word length, `edit_distance_len_<a>-<b>` / `<a>+`), in reading order: the kinds first,
+    then the length buckets by their lower bound. Sizes (`num_*`) and the reported metrics are left out."""
+    extra = [
+        k
+        for k, v in reported.items()
+        if k not in metrics and not k.startswith("num_") and isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+
+    def lower(k):
+        digits = "".join(ch if ch.isdigit() else " " for ch in k.rsplit("_", 1)[-1]).split()
+        return int(digits[0]) if digits else 0
+
+    kinds = [k for k in extra if "_len_" not in k]
+    lengths = sorted((k for k in extra if "_len_" in k), key=lower)
+    return kinds + lengths
+
+
+def _breakdown_header(key):
+    if "_len_" in key:
+        return "words of length " + key.rsplit("_len_", 1)[1]
+    return key
+
+
 def quality_section(info, data):
     seeds = data["seeds"]
     metrics, primary = info["metrics"], info["primary"]
@@ -187,6 +212,19 @@ def quality_section(info, data):
                             text += f" ({change:+.1f} %)"
                         parts.append(text)
                     cells.append(" / ".join(parts))
+                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            lines += [""]
+        breakdown = _breakdown_keys(at(lambda x: x.get("baseline"), seeds[0]), metrics)
+        if breakdown:
+            lines += [
+                f"Where the errors are on `{set_name}`: each count's mean ± std over seeds (lower is better; "
+                "the length columns split the total edit distance by the ground-truth word's length):",
+                "",
+                "| model | " + " | ".join(_breakdown_header(k) for k in breakdown) + " |",
+                "|" + "---|" * (len(breakdown) + 1),
+            ]
+            for name, getter in models:
+                cells = [_ms([at(getter, s).get(k) for s in seeds], 1) for k in breakdown]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
             lines += [""]
         if len(metrics) > 1:

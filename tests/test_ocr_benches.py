@@ -81,3 +81,60 @@ def test_scene_crops_chapter_lists_each_recognizer_by_height():
     }
     lines = report.scene_crops_chapter(data)
     assert "| a (`w`) | 50.0 % | 7 | 50.0 % (2) |" in lines
+
+
+def _str_seed(seed, base, control, tuned):
+    def metrics(ins, dels, subs, short, long):
+        return {
+            "test": {
+                "accuracy": 90.0,
+                "total_edit_distance": ins + dels + subs,
+                "normalized_edit_distance": 0.9,
+                "num_samples": 10,
+                "edit_distance_len_10+": long,
+                "insertions": ins,
+                "deletions": dels,
+                "substitutions": subs,
+                "edit_distance_len_1-3": short,
+            }
+        }
+
+    return {
+        "seed": seed,
+        "baseline": metrics(*base),
+        "control": metrics(*control),
+        "variants": {"tuned": {"metrics": metrics(*tuned)}},
+    }
+
+
+def test_quality_section_splits_the_errors_by_kind_and_word_length():
+    info = {
+        "name": "str",
+        "metrics": {"accuracy": "max", "total_edit_distance": "min", "normalized_edit_distance": "max"},
+        "primary": "accuracy",
+        "validation_set": "val",
+    }
+    seeds = [
+        _str_seed(0, (1, 2, 3, 4, 2), (1, 1, 1, 2, 1), (0, 0, 4, 3, 1)),
+        _str_seed(1, (1, 2, 3, 4, 2), (3, 1, 3, 5, 2), (2, 0, 2, 1, 3)),
+    ]
+    lines = report.quality_section(info, {"seeds": seeds})
+    start = next(i for i, line in enumerate(lines) if line.startswith("Where the errors are on `test`"))
+    # kinds first, then the length buckets by their lower bound (1-3 before 10+), num_samples left out
+    assert lines[start + 2] == (
+        "| model | insertions | deletions | substitutions | words of length 1-3 | words of length 10+ |"
+    )
+    rows = {line.split(" | ")[0][2:]: line for line in lines[start + 4 : start + 7]}
+    assert rows["baseline"] == "| baseline | 1.0 ± 0.0 | 2.0 ± 0.0 | 3.0 ± 0.0 | 4.0 ± 0.0 | 2.0 ± 0.0 |"
+    # control: insertions 1 and 3 (mean 2, sample std sqrt 2 = 1.4), substitutions 1 and 3, length 1-3 2 and 5
+    assert rows["control (ordinary loss)"] == (
+        "| control (ordinary loss) | 2.0 ± 1.4 | 1.0 ± 0.0 | 2.0 ± 1.4 | 3.5 ± 2.1 | 1.5 ± 0.7 |"
+    )
+    assert rows["tuned"] == "| tuned | 1.0 ± 1.4 | 0.0 ± 0.0 | 3.0 ± 1.4 | 2.0 ± 1.4 | 2.0 ± 1.4 |"
+
+
+def test_quality_section_has_no_breakdown_without_extra_counts():
+    info = {"name": "det", "metrics": {"hmean": "max"}, "primary": "hmean", "validation_set": "val"}
+    seed = {"seed": 0, "baseline": {"test": {"hmean": 0.5, "num_images": 3}}, "control": None, "variants": {}}
+    lines = report.quality_section(info, {"seeds": [seed]})
+    assert not any(line.startswith("Where the errors are") for line in lines)
