@@ -492,17 +492,19 @@ def ood_breakdown_chapter():
     return lines + [""]
 
 
-def penalty_sweep_chapter():
+def penalty_sweep_chapter(name="det_penalty_sweep.json"):
     """bench/det_penalty_sweep.py: LS-IoU's held-out error at each gradient-penalty weight (and number of
-    box-spectrum frequencies), the weight chosen on the validation set's local pairs."""
-    data = _load("det_penalty_sweep.json")
+    box-spectrum frequencies), the weight chosen on the validation set's local pairs. `name` may be a study
+    beside the main sweep, `det_penalty_sweep_<study>.json` (e.g. `--output=` with longer pretraining)."""
+    data = _load(name)
     if not data:
         return []
+    study = name[len("det_penalty_sweep_") : -len(".json")] if name != "det_penalty_sweep.json" else ""
     rows = data["rows"]
     local = any(r.get("approx_l1_local_val") is not None for r in rows)
     bands = list(rows[0].get("approx_l1_global_by_iou", {}))
     lines = [
-        "## LS-IoU: the gradient penalty's weight and the box spectrum",
+        "## LS-IoU: the gradient penalty's weight and the box spectrum" + (f" (study: {study})" if study else ""),
         "",
         f"`{data['command']}` ({data['pretrain_steps']} pretraining steps of {data['batch_size']} global pairs, "
         f"{data.get('pretrain_schedule', 'constant')} rate; {_machine_line(data)}). Mean |e_hat - e| of 1 - IoU on "
@@ -898,6 +900,8 @@ def main():
     lines += gradient_check_chapter()
     lines += edit_kinds_chapter()
     lines += penalty_sweep_chapter()
+    for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, "det_penalty_sweep_*.json"))):
+        lines += penalty_sweep_chapter(os.path.basename(path))
     lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
     lines += ocr_threshold_chapter()
