@@ -2,6 +2,7 @@
 
     python bench/ocr_threshold.py                                   # weights/det + weights/str, 150 val scenes
     python bench/ocr_threshold.py --recognizer=workdir/x/models/baseline --limit=50
+    python bench/ocr_threshold.py --margins=0,0.05,0.1,0.15,0.2,0.3   # also the crop margin
 
 The detector keeps boxes scoring at least `eval.score_threshold` (0.5 in configs/det.py, the value the
 detection benchmarks use). Reading a word needs a well-placed box as well as a confident one, so the OCR's
@@ -12,6 +13,11 @@ then scores every pair (score threshold, lowest text confidence) of the grids en
 threshold (`eval.score_threshold`, which the detection export and `tfls read --detector` also use; the OCR
 export keeps it so that both routes return the same boxes). Only `val` is read: the reported sets (`test`,
 `test_ood`) are then measured once, with the export's defaults, by `python bench/ocr_endtoend.py`.
+
+`--margins` repeats the whole grid for each crop margin (`tfls.ocr.export.word_crops`: the border added around
+each detected box, a fraction of the word's height, before the crop is resized to the recognizer's input); the
+best margin at the detector's own threshold is recorded beside the best confidence there. Without it only the
+export's `MARGIN` is scored.
 
 Writes docs/results/ocr_threshold.json (TFLS_RESULTS_DIR elsewhere); `python bench/report.py` renders it.
 """
@@ -26,6 +32,24 @@ DEFAULT_GRID = "0.2,0.3,0.4,0.5,0.6,0.7,0.8"
 DEFAULT_CONFIDENCES = "0,0.05,0.1,0.2,0.3,0.5"
 
 
+def choose(rows, own_threshold, export_margin):
+    """`(best row, margin, confidence)`: the row with the highest end-to-end hmean over every (margin, score
+    threshold, lowest confidence), and the best (margin, confidence) at the detector's own threshold. Ties go
+    to the export's margin, then the smaller margin, the higher threshold and the lower confidence, so a grid
+    that cannot tell values apart keeps what the export has."""
+
+    def key(r):
+        margin = r.get("margin", export_margin)
+        return (round(r["hmean"], 6), margin == export_margin, -margin, r["threshold"], -r["min_text_confidence"])
+
+    best = max(rows, key=key)
+    at_own = [r for r in rows if abs(r["threshold"] - own_threshold) < 1e-9]
+    if not at_own:
+        return best, None, None
+    top = max(at_own, key=key)
+    return best, top.get("margin", export_margin), top["min_text_confidence"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector", default="weights/det")
@@ -33,6 +57,7 @@ def main():
     parser.add_argument("--limit", type=int, default=150, help="val scenes")
     parser.add_argument("--grid", default=DEFAULT_GRID, help="thresholds to score")
     parser.add_argument("--confidence-grid", default=DEFAULT_CONFIDENCES, help="lowest text confidences to score")
+    parser.add_argument("--margins", default="", help="crop margins to score (default: the export's MARGIN)")
     parser.add_argument("--output", default="ocr_threshold.json")
     args = parser.parse_args()
     start = time.time()
@@ -41,58 +66,62 @@ def main():
     import tensorflow as tf
 
     from tfls.ocr import endtoend
-    from tfls.ocr.export import ocr_function
+    from tfls.ocr.export import MARGIN, ocr_function
 
     grid = sorted(float(v) for v in args.grid.split(","))
     confidences = sorted(float(v) for v in args.confidence_grid.split(","))
+    margins = sorted(float(v) for v in args.margins.split(",")) if args.margins else [MARGIN]
     det_task, detector, det_what = ocr_endtoend.load_model("det", args.detector, None, [])
     str_task, recognizer, str_what = ocr_endtoend.load_model("str", args.recognizer, None, [])
-    serve = ocr_function(
-        detector,
-        int(det_task.config.data.image_size),
-        grid[0],
-        recognizer,
-        str_task.charset.lookup_table(),
-        min_text_confidence=0.0,
-    )
     gt, images = ocr_endtoend.render_set(det_task, "val", args.limit)
-    found = {}
-    for key in gt:
-        out = serve(tf.constant([images[key]]))
-        n = int(out["num_words"][0])
-        quads = out["boxes"][0, :n].numpy().reshape(-1, 4, 2).astype(np.float64)
-        texts = [t.decode() for t in out["texts"][0, :n].numpy()]
-        found[key] = (quads, texts, out["box_scores"][0, :n].numpy(), out["text_confidences"][0, :n].numpy())
     rows = []
-    for threshold in grid:
-        for min_confidence in confidences:
-            results = {}
-            for key, (quads, texts, scores, conf) in found.items():
-                keep = (scores >= threshold) & (conf >= min_confidence)
-                results[key] = (quads[keep], [t for t, k in zip(texts, keep) if k])
-            m = endtoend.evaluate(gt, results, ocr_endtoend.IOU_THRESHOLD)["method"]
-            rows.append(
-                {
-                    "threshold": threshold,
-                    "min_text_confidence": min_confidence,
-                    **{k: m[k] for k in m if not k.startswith("num_")},
-                }
-            )
-            print(
-                f"score >= {threshold:.2f}, text confidence >= {min_confidence:.2f}: end to end P "
-                f"{m['precision']:.4f} R {m['recall']:.4f} H {m['hmean']:.4f}; detection H {m['detection_hmean']:.4f}",
-                flush=True,
-            )
+    for margin in margins:
+        serve = ocr_function(
+            detector,
+            int(det_task.config.data.image_size),
+            grid[0],
+            recognizer,
+            str_task.charset.lookup_table(),
+            margin=margin,
+            min_text_confidence=0.0,
+        )
+        found = {}
+        for key in gt:
+            out = serve(tf.constant([images[key]]))
+            n = int(out["num_words"][0])
+            quads = out["boxes"][0, :n].numpy().reshape(-1, 4, 2).astype(np.float64)
+            texts = [t.decode() for t in out["texts"][0, :n].numpy()]
+            found[key] = (quads, texts, out["box_scores"][0, :n].numpy(), out["text_confidences"][0, :n].numpy())
+        for threshold in grid:
+            for min_confidence in confidences:
+                results = {}
+                for key, (quads, texts, scores, conf) in found.items():
+                    keep = (scores >= threshold) & (conf >= min_confidence)
+                    results[key] = (quads[keep], [t for t, k in zip(texts, keep) if k])
+                m = endtoend.evaluate(gt, results, ocr_endtoend.IOU_THRESHOLD)["method"]
+                rows.append(
+                    {
+                        "margin": margin,
+                        "threshold": threshold,
+                        "min_text_confidence": min_confidence,
+                        **{k: m[k] for k in m if not k.startswith("num_")},
+                    }
+                )
+                print(
+                    f"margin {margin:.2f}, score >= {threshold:.2f}, text confidence >= {min_confidence:.2f}: end to "
+                    f"end P {m['precision']:.4f} R {m['recall']:.4f} H {m['hmean']:.4f}; detection H "
+                    f"{m['detection_hmean']:.4f}",
+                    flush=True,
+                )
 
-    def pick(candidates):
-        return max(candidates, key=lambda r: (round(r["hmean"], 6), r["threshold"], -r["min_text_confidence"]))
-
-    best = pick(rows)
-    print(f"best on val: score >= {best['threshold']}, text confidence >= {best['min_text_confidence']}", flush=True)
+    best, margin_own, confidence = choose(rows, float(det_task.config.eval.score_threshold), MARGIN)
+    print(
+        f"best on val: margin {best['margin']}, score >= {best['threshold']}, text confidence >= "
+        f"{best['min_text_confidence']}",
+        flush=True,
+    )
     own = float(det_task.config.eval.score_threshold)
-    at_own = [r for r in rows if abs(r["threshold"] - own) < 1e-9]
-    confidence = pick(at_own)["min_text_confidence"] if at_own else None
-    print(f"best text confidence at the detector's own threshold {own}: {confidence}", flush=True)
+    print(f"best at the detector's own threshold {own}: margin {margin_own}, text confidence {confidence}", flush=True)
     common.write_json(
         args.output,
         {
@@ -100,13 +129,20 @@ def main():
             "recognizer": str_what,
             "num_scenes": len(gt),
             "rows": rows,
-            "chosen": {"threshold": best["threshold"], "min_text_confidence": best["min_text_confidence"]},
+            "chosen": {
+                "margin": best["margin"],
+                "threshold": best["threshold"],
+                "min_text_confidence": best["min_text_confidence"],
+            },
             "chosen_at_detection_threshold": confidence,
+            "chosen_margin_at_detection_threshold": margin_own,
+            "margins": margins,
+            "export_margin": MARGIN,
             "detection_config_threshold": float(det_task.config.eval.score_threshold),
             "machine": common.machine(),
             "wall_time_s": time.time() - start,
             "command": f"python bench/ocr_threshold.py --detector={args.detector} --recognizer={args.recognizer} "
-            f"--limit={args.limit}",
+            f"--limit={args.limit}" + (f" --margins={args.margins}" if args.margins else ""),
         },
     )
 

@@ -716,11 +716,16 @@ def ocr_threshold_chapter(data=None):
     data = data if data is not None else _load("ocr_threshold.json")
     if not data:
         return []
-    rows = data["rows"]
+    all_rows = data["rows"]
+    margins = sorted({r["margin"] for r in all_rows if "margin" in r})
+    shown_margin = data.get("chosen_margin_at_detection_threshold")
+    # the grid at the margin chosen at the detector's threshold (a JSON from before --margins has one margin)
+    rows = [r for r in all_rows if r.get("margin", shown_margin) == shown_margin]
     thresholds = sorted({r["threshold"] for r in rows})
     confidences = sorted({r["min_text_confidence"] for r in rows})
     cell = {(r["threshold"], r["min_text_confidence"]): r for r in rows}
     chosen = data["chosen"]
+    on_grid = chosen.get("margin", shown_margin) == shown_margin
     lines = [
         "## OCR: the score threshold and the lowest text confidence, chosen on `val`",
         "",
@@ -730,7 +735,13 @@ def ocr_threshold_chapter(data=None):
         "at least the column's confidence; in bold the best pair, in italics the best confidence at the "
         f"detector's own threshold ({data['detection_config_threshold']}, `eval.score_threshold`), which the OCR "
         "export keeps (the detection export and `tfls read --detector` use it too) and whose confidence is the "
-        "export's `MIN_TEXT_CONFIDENCE`.",
+        "export's `MIN_TEXT_CONFIDENCE`."
+        + (
+            f" Crop margin {shown_margin:g} of the word's height (the best at the detector's threshold; the margins "
+            "table below)."
+            if len(margins) > 1
+            else ""
+        ),
         "",
         "| score threshold | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
         "|---|" + "---|" * len(confidences),
@@ -740,13 +751,41 @@ def ocr_threshold_chapter(data=None):
         for c in confidences:
             r = cell.get((t, c))
             text = "n/a" if r is None else f"{r['hmean']:.4f} (P {r['precision']:.3f}, R {r['recall']:.3f})"
-            if chosen["threshold"] == t and chosen["min_text_confidence"] == c:
+            if on_grid and chosen["threshold"] == t and chosen["min_text_confidence"] == c:
                 text = f"**{text}**"
             if t == data["detection_config_threshold"] and c == data.get("chosen_at_detection_threshold"):
                 text = f"_{text}_"
             cells.append(text)
         lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
-    return lines + [""]
+    lines.append("")
+    if len(margins) > 1:
+        own = data["detection_config_threshold"]
+        at_own = {(r["margin"], r["min_text_confidence"]): r for r in all_rows if r["threshold"] == own}
+        lines += [
+            f"The crop margin (a fraction of the word's height on each side; the export had {data['export_margin']:g} "
+            f"when this ran), end-to-end hmean at the detector's threshold {own:g}; in italics the chosen pair"
+            + (
+                ""
+                if on_grid
+                else f" (the best pair overall: margin {chosen['margin']:g}, score {chosen['threshold']:g}, "
+                f"confidence {chosen['min_text_confidence']:g})"
+            )
+            + ":",
+            "",
+            "| margin | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
+            "|---|" + "---|" * len(confidences),
+        ]
+        for m in margins:
+            cells = []
+            for c in confidences:
+                r = at_own.get((m, c))
+                text = "n/a" if r is None else f"{r['hmean']:.4f}"
+                if m == shown_margin and c == data.get("chosen_at_detection_threshold"):
+                    text = f"_{text}_"
+                cells.append(text)
+            lines.append(f"| {m:g} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
 
 
 def scene_crops_chapter(data=None):

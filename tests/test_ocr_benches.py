@@ -64,6 +64,66 @@ def test_threshold_chapter_marks_the_best_pair_and_the_detectors_own_row():
     assert "**" not in table["| 0.5"] and "_0.5" not in table["| 0.4"]
 
 
+threshold_bench = _module("ocr_threshold")
+
+
+def _row(margin, threshold, confidence, hmean):
+    return {"margin": margin, "threshold": threshold, "min_text_confidence": confidence, "hmean": hmean}
+
+
+def test_choose_takes_the_best_margin_and_breaks_ties_towards_the_exports():
+    rows = [
+        _row(0.1, 0.4, 0.0, 0.55),
+        _row(0.1, 0.5, 0.3, 0.61),
+        _row(0.15, 0.5, 0.3, 0.59),
+        _row(0.3, 0.4, 0.3, 0.64),  # best overall, at another threshold
+        _row(0.3, 0.5, 0.0, 0.58),
+    ]
+    best, margin, confidence = threshold_bench.choose(rows, 0.5, 0.15)
+    assert (best["margin"], best["threshold"], best["min_text_confidence"]) == (0.3, 0.4, 0.3)
+    assert (margin, confidence) == (0.1, 0.3)  # the best pair at the detector's own threshold 0.5
+    # a tie at the own threshold keeps the export's margin; among others the smaller margin wins
+    tied = [_row(0.05, 0.5, 0.3, 0.6), _row(0.15, 0.5, 0.3, 0.6), _row(0.2, 0.5, 0.3, 0.6)]
+    assert threshold_bench.choose(tied, 0.5, 0.15)[1:] == (0.15, 0.3)
+    assert threshold_bench.choose(tied, 0.5, 0.1)[1:] == (0.05, 0.3)
+    # rows without a margin (a JSON from before --margins) are the export's
+    old = [{"threshold": 0.5, "min_text_confidence": c, "hmean": h} for c, h in [(0.0, 0.5), (0.3, 0.6)]]
+    assert threshold_bench.choose(old, 0.5, 0.15)[1:] == (0.15, 0.3)
+    assert threshold_bench.choose(old, 0.7, 0.15)[1:] == (None, None)
+
+
+def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
+    machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
+    rows = [
+        {**_row(m, t, c, h), "precision": 0.5, "recall": 0.5}
+        for m, t, c, h in [
+            (0.1, 0.5, 0.0, 0.50),
+            (0.1, 0.5, 0.3, 0.57),
+            (0.2, 0.5, 0.0, 0.52),
+            (0.2, 0.5, 0.3, 0.61),
+        ]
+    ]
+    data = {
+        "rows": rows,
+        "chosen": {"margin": 0.2, "threshold": 0.5, "min_text_confidence": 0.3},
+        "chosen_at_detection_threshold": 0.3,
+        "chosen_margin_at_detection_threshold": 0.2,
+        "export_margin": 0.15,
+        "detection_config_threshold": 0.5,
+        "num_scenes": 3,
+        "detector": "d",
+        "recognizer": "r",
+        "machine": machine,
+        "command": "python bench/ocr_threshold.py --margins=0.1,0.2",
+    }
+    lines = report.ocr_threshold_chapter(data)
+    grid = [line for line in lines if line.startswith("| 0.5 |")]
+    assert len(grid) == 1 and "0.6100" in grid[0] and "0.5700" not in grid[0]  # margin 0.2's row only
+    margin_rows = {line.split(" | ")[0]: line for line in lines if line.startswith(("| 0.1 |", "| 0.2 |"))}
+    assert margin_rows["| 0.1"] == "| 0.1 | 0.5000 | 0.5700 |"
+    assert margin_rows["| 0.2"] == "| 0.2 | 0.5200 | _0.6100_ |"
+
+
 def test_scene_crops_chapter_lists_each_recognizer_by_height():
     machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
     row = {
