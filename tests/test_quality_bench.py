@@ -27,3 +27,25 @@ def test_identity_ignores_a_neutral_default_added_later_and_nothing_else():
     # the base's identity never reads tune.*
     base = quality.BASE_STAGES
     assert quality._identity(_config(objective="exact", learning_rate=2e-5), base) == quality._identity(_config(), base)
+
+
+def _fake_runs(monkeypatch, tmp_path):
+    """`run_seed` with every sub-run replaced by a result (no job runs) and the scatter plot recorded."""
+    drawn = []
+
+    def fake_sub_run(task, config, d, stages, models, *args):
+        return {m: {"val": {"accuracy": 1.0}} for m in models}, False
+
+    monkeypatch.setattr(quality, "_sub_run", fake_sub_run)
+    monkeypatch.setattr(quality, "scatter_plot", lambda task, path: drawn.append(path))
+    return drawn
+
+
+def test_only_the_main_table_draws_the_scatter_figure(monkeypatch, tmp_path):
+    drawn = _fake_runs(monkeypatch, tmp_path)
+    out = quality.run_seed("str", 0, ["tuned"], {}, str(tmp_path))
+    assert out["variants"]["tuned"]["metrics"] == {"val": {"accuracy": 1.0}}
+    assert len(drawn) == 1 and drawn[0].endswith("surrogate_pairs.npz")
+    quality.run_seed("str", 0, ["tuned"], {}, str(tmp_path), scatter=False)  # an investigation's --output
+    quality.run_seed("str", 1, ["tuned"], {}, str(tmp_path))  # not seed 0
+    assert len(drawn) == 1
