@@ -114,13 +114,13 @@ def main():
                     flush=True,
                 )
 
-    best, margin_own, confidence = choose(rows, float(det_task.config.eval.score_threshold), MARGIN)
+    own = float(det_task.config.eval.score_threshold)
+    best, margin_own, confidence = choose(rows, own, MARGIN)
     print(
         f"best on val: margin {best['margin']}, score >= {best['threshold']}, text confidence >= "
         f"{best['min_text_confidence']}",
         flush=True,
     )
-    own = float(det_task.config.eval.score_threshold)
     print(f"best at the detector's own threshold {own}: margin {margin_own}, text confidence {confidence}", flush=True)
     common.write_json(
         args.output,
@@ -138,7 +138,7 @@ def main():
             "chosen_margin_at_detection_threshold": margin_own,
             "margins": margins,
             "export_margin": MARGIN,
-            "detection_config_threshold": float(det_task.config.eval.score_threshold),
+            "detection_config_threshold": own,
             "machine": common.machine(),
             "wall_time_s": time.time() - start,
             "command": f"python bench/ocr_threshold.py --detector={args.detector} --recognizer={args.recognizer} "

@@ -743,21 +743,18 @@ def ocr_threshold_chapter(data=None):
             else ""
         ),
         "",
-        "| score threshold | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
-        "|---|" + "---|" * len(confidences),
     ]
-    for t in thresholds:
-        cells = []
-        for c in confidences:
-            r = cell.get((t, c))
-            text = "n/a" if r is None else f"{r['hmean']:.4f} (P {r['precision']:.3f}, R {r['recall']:.3f})"
-            if on_grid and chosen["threshold"] == t and chosen["min_text_confidence"] == c:
-                text = f"**{text}**"
-            if t == data["detection_config_threshold"] and c == data.get("chosen_at_detection_threshold"):
-                text = f"_{text}_"
-            cells.append(text)
-        lines.append(f"| {t:g} | " + " | ".join(cells) + " |")
-    lines.append("")
+
+    def grid_cell(t, c):
+        r = cell.get((t, c))
+        text = "n/a" if r is None else f"{r['hmean']:.4f} (P {r['precision']:.3f}, R {r['recall']:.3f})"
+        if on_grid and chosen["threshold"] == t and chosen["min_text_confidence"] == c:
+            text = f"**{text}**"
+        if t == data["detection_config_threshold"] and c == data.get("chosen_at_detection_threshold"):
+            text = f"_{text}_"
+        return text
+
+    lines += _confidence_table("score threshold", thresholds, confidences, grid_cell)
     if len(margins) > 1:
         own = data["detection_config_threshold"]
         at_own = {(r["margin"], r["min_text_confidence"]): r for r in all_rows if r["threshold"] == own}
@@ -772,20 +769,26 @@ def ocr_threshold_chapter(data=None):
             )
             + ":",
             "",
-            "| margin | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
-            "|---|" + "---|" * len(confidences),
         ]
-        for m in margins:
-            cells = []
-            for c in confidences:
-                r = at_own.get((m, c))
-                text = "n/a" if r is None else f"{r['hmean']:.4f}"
-                if m == shown_margin and c == data.get("chosen_at_detection_threshold"):
-                    text = f"_{text}_"
-                cells.append(text)
-            lines.append(f"| {m:g} | " + " | ".join(cells) + " |")
-        lines.append("")
+
+        def margin_cell(m, c):
+            r = at_own.get((m, c))
+            text = "n/a" if r is None else f"{r['hmean']:.4f}"
+            return f"_{text}_" if m == shown_margin and c == data.get("chosen_at_detection_threshold") else text
+
+        lines += _confidence_table("margin", margins, confidences, margin_cell)
     return lines
+
+
+def _confidence_table(row_name, row_values, confidences, render):
+    """A markdown table with a row per value of `row_values` and a column per lowest text confidence;
+    `render(row_value, confidence)` gives each cell's text. Ends with a blank line."""
+    lines = [
+        f"| {row_name} | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
+        "|---|" + "---|" * len(confidences),
+    ]
+    lines += [f"| {v:g} | " + " | ".join(render(v, c) for c in confidences) + " |" for v in row_values]
+    return lines + [""]
 
 
 def scene_crops_chapter(data=None):

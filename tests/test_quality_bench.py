@@ -29,7 +29,7 @@ def test_identity_ignores_a_neutral_default_added_later_and_nothing_else():
     assert quality._identity(_config(objective="exact", learning_rate=2e-5), base) == quality._identity(_config(), base)
 
 
-def _fake_runs(monkeypatch, tmp_path):
+def _fake_runs(monkeypatch):
     """`run_seed` with every sub-run replaced by a result (no job runs) and the scatter plot recorded."""
     drawn = []
 
@@ -42,7 +42,7 @@ def _fake_runs(monkeypatch, tmp_path):
 
 
 def test_only_the_main_table_draws_the_scatter_figure(monkeypatch, tmp_path):
-    drawn = _fake_runs(monkeypatch, tmp_path)
+    drawn = _fake_runs(monkeypatch)
     out = quality.run_seed("str", 0, ["tuned"], {}, str(tmp_path))
     assert out["variants"]["tuned"]["metrics"] == {"val": {"accuracy": 1.0}}
     assert len(drawn) == 1 and drawn[0].endswith("surrogate_pairs.npz")
