@@ -101,6 +101,10 @@ VARIANTS = {
         },
         True,
     ),
+    # phi's schedule while tuning (session 17, for local pairs from scratch): 300 warm-up steps on the
+    # baseline's outputs before the model moves (STR's default 100), or phi updated on every tuning step
+    "warmup300": ({"tune.surrogate_warmup_steps": 300}, True),
+    "phi_every_step": ({"tune.surrogate_every": 1}, True),
     "mixed": ({"tune.ordinary_loss_weight": 1.0}, True),  # ordinary loss + 1.0 x surrogate distance
     # FEDS: examples whose surrogate error |e_hat - e| passes 1 give the model less gradient (ramp to 0 at 2)
     "feds": ({"tune.filter_threshold": 1.0}, True),
@@ -260,16 +264,22 @@ def run_seed(
     for name in variants:
         extra, pretrained = task_variants(task)[name]
         d = _run_dir(root, seed, name, tag)
-        keep = ("baseline", "surrogate_pretrained") if pretrained else ("baseline",)
-        fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if pretrained else ("train",)})
         vconfig = load(tune_overrides or {}, extra, {"evaluate_models": ("tuned",)})
+        # a variant that pretrains otherwise than the base (e.g. STR's `paper_pairs` beside a default without
+        # pretraining) pretrains its own surrogate first
+        own = pretrained and int(vconfig.surrogate.pretrain_steps) != int(config.surrogate.pretrain_steps)
+        keep = ("baseline", "surrogate_pretrained") if pretrained and not own else ("baseline",)
+        done = ("train", "pretrain") if pretrained and not own else ("train",)
+        fork = (base_dir, d, {"keep": keep, "completed": done})
+        stages = ["pretrain", "tune", "evaluate"] if own else ["tune", "evaluate"]
         t0 = time.time()
-        res, reused = _sub_run(task, vconfig, d, ["tune", "evaluate"], ("tuned",), reuse, trust_existing, fork)
+        res, reused = _sub_run(task, vconfig, d, stages, ("tuned",), reuse, trust_existing, fork)
         out["variants"][name] = {
             "metrics": res["tuned"],
             "surrogate": res.get("surrogate"),
             "overrides": extra,
             "pretrained": pretrained,
+            "own_pretraining": own,
             "tune_s": res.get("bench_wall_s") if reused else time.time() - t0,
         }
         reused_runs += [name] if reused else []

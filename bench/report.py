@@ -244,6 +244,10 @@ def quality_section(info, data):
     for variant in _all_variants(seeds):
         v = next(s["variants"][variant] for s in seeds if variant in s["variants"])
         pre = "pretrained surrogate" if v.get("pretrained", True) else "surrogate from scratch"
+        if v.get("own_pretraining"):
+            pre = "its own pretrained surrogate"
+        elif v.get("pretrained", True) and not any(s.get("pretrained_surrogate") for s in seeds):
+            pre = "surrogate from scratch (the base pretrains none)"
         described.append(f"`{variant}`: {pre}, overrides `{v.get('overrides', {})}`")
     if described:
         lines += ["Variants (all tune for the same steps as the control): " + "; ".join(described) + ".", ""]
@@ -269,11 +273,23 @@ def quality_section(info, data):
         )
 
     pre = [s.get("pretrained_surrogate") or {} for s in seeds]
-    lines.append(
-        f"| pretrained on global pairs (local = baseline's outputs) | "
-        f"{_ms([p.get('approx_l1_global') for p in pre], 3)} | {_ms([p.get('approx_l1_local') for p in pre], 3)} |"
-        + by_set(pre)
-    )
+    if any(pre):
+        lines.append(
+            f"| pretrained on global pairs (local = baseline's outputs) | "
+            f"{_ms([p.get('approx_l1_global') for p in pre], 3)} | {_ms([p.get('approx_l1_local') for p in pre], 3)} |"
+            + by_set(pre)
+        )
+    for variant in _all_variants(seeds):
+        # a variant that pretrained its own surrogate: that surrogate on the baseline's outputs
+        own = [s["variants"].get(variant, {}) for s in seeds]
+        if not any(v.get("own_pretraining") for v in own):
+            continue
+        own = [(v.get("surrogate") or {}).get("pretrained_on_baseline") or {} for v in own]
+        lines.append(
+            f"| pretrained for {variant} (local = baseline's outputs) | "
+            f"{_ms([p.get('approx_l1_global') for p in own], 3)} | {_ms([p.get('approx_l1_local') for p in own], 3)} |"
+            + by_set(own)
+        )
     for variant in _all_variants(seeds):
         sur = [s["variants"].get(variant, {}).get("surrogate") or {} for s in seeds]
         lines.append(

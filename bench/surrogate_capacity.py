@@ -1,7 +1,7 @@
 """Approximation quality against surrogate capacity and pretraining length, from one trained baseline.
 
     python bench/surrogate_capacity.py --task=str --base=/tmp/tfls_bench/str/seed0/base \
-        --try "surrogate.pretrain_steps=6000" \
+        --set surrogate.pretrain_steps=3000 --try "surrogate.pretrain_steps=6000" \
         --try "surrogate.pretrain_steps=6000 surrogate.embedding_filters=(128,128,128,128)"
 
 `--base` is a finished baseline workdir (e.g. one `bench/quality.py` left in its scratch folder, or a
@@ -94,6 +94,12 @@ def main():
         overrides = common.parse_overrides(text.split())
         overrides_all = {**common.parse_overrides(args.set), **overrides, "seed": args.seed, "export.enabled": False}
         config = common.load_config(args.task, args.config, overrides=overrides_all)
+        if int(config.surrogate.pretrain_steps) <= 0:
+            # STR's default tunes without pretraining (surrogate.pretrain_steps=0): a row must say how long
+            parser.error(
+                f"row {i} ({text or 'default'!r}): surrogate.pretrain_steps=0 pretrains nothing; give the steps, "
+                "e.g. --set surrogate.pretrain_steps=3000"
+            )
         d = os.path.join(root, f"row{i}")
         res = _finished(d, config) if args.reuse else None
         start = time.time()

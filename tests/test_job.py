@@ -222,6 +222,24 @@ def test_weights_of_layers_kept_in_lists_round_trip(tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_no_pretraining_leaves_phi_untouched_until_tuning_fits_it_on_local_pairs(tmp_path):
+    """surrogate.pretrain_steps=0 (STR's default): the pretrain stage completes without training phi or writing
+    `surrogate_pretrained`; tuning with local pairs only then starts from phi's initial weights and fits it."""
+    config = toy_task.toy_config()
+    config.surrogate.pretrain_steps, config.surrogate.local_weight = 0, 1.0
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+    initial = [w.numpy().copy() for w in job.surrogate.embedding.weights]
+    job.run(["train", "pretrain"])
+    assert "pretrain" in job.state["completed"] and not job.has_weights("surrogate_pretrained")
+    assert not (tmp_path / "checkpoints" / "pretrain").exists()
+    for a, w in zip(initial, job.surrogate.embedding.weights):
+        np.testing.assert_array_equal(a, w.numpy())
+    job.run(["tune"])
+    job.load_weights("tuned_surrogate", job.surrogate.embedding)
+    moved = [np.abs(a - w.numpy()).max() for a, w in zip(initial, job.surrogate.embedding.weights)]
+    assert max(moved) > 0
+
+
 def test_tuning_knobs_reach_the_tuner_and_the_warmup_keeps_every_step(tmp_path):
     """tune.surrogate_every and tune.global_batch_size set the tuning step's phi schedule and global batch;
     the warm-up (phi alone) updates phi on every step with surrogate.batch_size pairs."""

@@ -198,3 +198,42 @@ def test_quality_section_has_no_breakdown_without_extra_counts():
     seed = {"seed": 0, "baseline": {"test": {"hmean": 0.5, "num_images": 3}}, "control": None, "variants": {}}
     lines = report.quality_section(info, {"seeds": [seed]})
     assert not any(line.startswith("Where the errors are") for line in lines)
+
+
+def test_approximation_table_names_a_variants_own_pretrained_surrogate():
+    """A base without pretraining (STR's default) has no "pretrained on global pairs" row; a variant that
+    pretrained its own surrogate gets one, from that surrogate's errors on the baseline's outputs."""
+    info = {"name": "str", "metrics": {"accuracy": "max"}, "primary": "accuracy", "validation_set": "val"}
+
+    def seed(s, pre_global):
+        own = {"approx_l1_global": pre_global, "approx_l1_local": 0.5, "approx_l1_local_by_set": {"test": 0.25}}
+        return {
+            "seed": s,
+            "baseline": {"test": {"accuracy": 90.0}},
+            "control": {"test": {"accuracy": 90.0}},
+            "pretrained_surrogate": None,
+            "variants": {
+                "tuned": {"metrics": {"test": {"accuracy": 91.0}}, "pretrained": True, "own_pretraining": False},
+                "paper_pairs": {
+                    "metrics": {"test": {"accuracy": 89.0}},
+                    "pretrained": True,
+                    "own_pretraining": True,
+                    "surrogate": {
+                        "approx_l1_global": 0.9,
+                        "approx_l1_local_by_set": {"test": 0.3},
+                        "pretrained_on_baseline": own,
+                    },
+                },
+            },
+        }
+
+    lines = report.quality_section(info, {"seeds": [seed(0, 0.4), seed(1, 0.6)]})
+    assert not any(line.startswith("| pretrained on global pairs") for line in lines)
+    row = next(line for line in lines if line.startswith("| pretrained for paper_pairs"))
+    # global: 0.4 and 0.6 (mean 0.5, sample std 0.141); local 0.5 on both seeds; test 0.25
+    assert row == (
+        "| pretrained for paper_pairs (local = baseline's outputs) | 0.500 ± 0.141 | 0.500 ± 0.000 | 0.250 ± 0.000 |"
+    )
+    described = next(line for line in lines if line.startswith("Variants"))
+    assert "`paper_pairs`: its own pretrained surrogate" in described
+    assert "`tuned`: surrogate from scratch (the base pretrains none)" in described

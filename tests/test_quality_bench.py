@@ -49,3 +49,27 @@ def test_only_the_main_table_draws_the_scatter_figure(monkeypatch, tmp_path):
     quality.run_seed("str", 0, ["tuned"], {}, str(tmp_path), scatter=False)  # an investigation's --output
     quality.run_seed("str", 1, ["tuned"], {}, str(tmp_path))  # not seed 0
     assert len(drawn) == 1
+
+
+def test_a_variant_that_pretrains_otherwise_than_the_base_pretrains_its_own_surrogate(monkeypatch, tmp_path):
+    """STR's default has no pretraining (surrogate.pretrain_steps=0): `tuned` forks the base as it is, while
+    `paper_pairs` (3000 pretraining steps) runs its own pretrain stage and takes no surrogate from the base."""
+    calls = {}
+
+    def fake_sub_run(task, config, d, stages, models, reuse, trust, fork=None):
+        calls[os.path.basename(d)] = (list(stages), fork, int(config.surrogate.pretrain_steps))
+        return {m: {"val": {"accuracy": 1.0}} for m in models}, False
+
+    monkeypatch.setattr(quality, "_sub_run", fake_sub_run)
+    monkeypatch.setattr(quality, "scatter_plot", lambda task, path: None)
+    out = quality.run_seed("str", 0, ["tuned", "paper_pairs"], {}, str(tmp_path))
+    assert calls["base"][2] == 0 and calls["paper_pairs"][2] == 3000
+    assert calls["tuned"][0] == ["tune", "evaluate"]
+    assert calls["paper_pairs"][0] == ["pretrain", "tune", "evaluate"]
+    assert calls["paper_pairs"][1][2] == {"keep": ("baseline",), "completed": ("train",)}
+    assert out["variants"]["paper_pairs"]["own_pretraining"] and not out["variants"]["tuned"]["own_pretraining"]
+    # with the base pretrained as the variant is (--set surrogate.pretrain_steps=3000), the base's is shared
+    calls.clear()
+    quality.run_seed("str", 0, ["paper_pairs"], {"surrogate.pretrain_steps": 3000}, str(tmp_path))
+    assert calls["paper_pairs"][0] == ["tune", "evaluate"]
+    assert calls["paper_pairs"][1][2]["keep"] == ("baseline", "surrogate_pretrained")

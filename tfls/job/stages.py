@@ -96,8 +96,14 @@ def tuning_global_batch_size(config):
 
 
 def pretrain(job):
-    """The surrogate on global pairs alone (phi only)."""
+    """The surrogate on global pairs alone (phi only). `surrogate.pretrain_steps=0`: no pretraining and no
+    `surrogate_pretrained` weights, so tuning starts phi from scratch on the model's own outputs (the STR
+    default since session 17: local pairs only, chosen on `val`)."""
     s = job.config.surrogate
+    if int(s.pretrain_steps) == 0:
+        print("[pretrain] surrogate.pretrain_steps=0: no pretraining (phi starts from scratch when tuning)", flush=True)
+        job.workdir.complete("pretrain")
+        return
     with job.strategy.scope():
         optimizer = make_optimizer(s.optimizer, job.pretrain_learning_rate())
         trainer = SurrogatePretrainer(job.surrogate, **surrogate_kwargs(job.config))

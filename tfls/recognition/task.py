@@ -34,6 +34,9 @@ class RecognitionTask(Task):
     tuning_variants = {
         "soft_feedback": {"tune.feedback": "soft"},
         "teacher_forced": {"tune.outputs": "teacher_forced"},
+        # the paper's pairs: phi pretrained on global pairs (3000 steps), then global + local pairs while tuning
+        # (the default before session 17; bench/quality.py pretrains it in the variant's own run)
+        "paper_pairs": {"surrogate.pretrain_steps": 3000, "surrogate.local_weight": 0.5},
     }
 
     @classmethod
