@@ -240,6 +240,28 @@ def test_no_pretraining_leaves_phi_untouched_until_tuning_fits_it_on_local_pairs
     assert max(moved) > 0
 
 
+def test_tune_and_control_each_start_from_fresh_training_data(tmp_path):
+    """The job resets the task's training-data state before tuning and before the control, ahead of the
+    stage's first batch, so the control's batches do not depend on tuning having run first."""
+    config = toy_task.toy_config()
+    events = []
+
+    class Recording(toy_task.ZeroOneTask):
+        def reset_training_data(self):
+            events.append("reset")
+
+        def train_dataset(self, seed, input_context=None):
+            if not events or events[-1] != "data":
+                events.append("data")
+            return super().train_dataset(seed, input_context)
+
+    job = job_lib.Job(Recording(config), config, str(tmp_path))
+    job.run(["train", "pretrain"])
+    events.clear()
+    job.run(["tune", "control"])
+    assert events == ["reset", "data", "reset", "data"]
+
+
 def test_tuning_knobs_reach_the_tuner_and_the_warmup_keeps_every_step(tmp_path):
     """tune.surrogate_every and tune.global_batch_size set the tuning step's phi schedule and global batch;
     the warm-up (phi alone) updates phi on every step with surrogate.batch_size pairs."""

@@ -189,3 +189,22 @@ def test_scene_settings_are_checked():
         configuration.validate(
             config(**{"data.scene_fraction": 0.3, "data.scene_mix.max_height": 1000}), RecognitionTask
         )
+
+
+def test_reset_training_data_makes_a_stream_independent_of_what_ran_before():
+    """Word and scene pools fill as training asks, so a stream's first batches depend on what an earlier stage
+    rendered in the same process; `reset_training_data` (called by the job before tune and before the
+    control) restores the batches a fresh process draws."""
+
+    def first_batches(task, seed, n=2):
+        it = iter(task.train_dataset(seed))
+        return [next(it)[0].numpy() for _ in range(n)]
+
+    fresh = first_batches(_small_task(), 5)
+    task = _small_task()
+    first_batches(task, 1, 3)  # an earlier stage (another seed) renders part of both pools
+    after = first_batches(task, 5)
+    assert any(not np.array_equal(a, b) for a, b in zip(fresh, after))  # the state leaks without a reset
+    task.reset_training_data()
+    for a, b in zip(fresh, first_batches(task, 5)):
+        np.testing.assert_array_equal(a, b)

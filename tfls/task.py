@@ -52,6 +52,12 @@ class Task(abc.ABC):
     def train_dataset(self, seed, input_context=None):
         """Infinite tf.data.Dataset of `(x, y)` training batches (per-replica batch when input_context is given)."""
 
+    def reset_training_data(self):
+        """Forget what the training stream has rendered so far (pools filled as training asks): the job calls it
+        before tuning and before the control, so each stage's data depend on its own seed only, not on the
+        stages that ran before it in the same process. A task without such state needs nothing here."""
+        return None
+
     @abc.abstractmethod
     def eval_datasets(self):
         """Dict `{set_name: finite tf.data.Dataset of (x, y) batches}` used by `evaluate`."""

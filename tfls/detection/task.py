@@ -236,6 +236,9 @@ class DetectionTask(Task):
         """The render stream of evaluation set `name` (never drawn by training, whose stream is `(seed, 0)`)."""
         return (int(seed), _EVAL_STREAM + EVAL_SETS.index(name))
 
+    def reset_training_data(self):
+        self._pool = None  # the scene pool fills as training asks
+
     def train_dataset(self, seed, input_context=None):
         d = self.config.data
         batch = self.config.train.batch_size

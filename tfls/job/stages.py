@@ -136,6 +136,7 @@ def tune(job):
     """Alternating surrogate / model updates from the baseline (the paper's post-tuning), after an optional
     warm-up of the surrogate alone on the baseline's own outputs (`tune.surrogate_warmup_steps`)."""
     s, t = job.config.surrogate, job.config.tune
+    job.task.reset_training_data()  # the same batches whether or not another stage ran before in this process
     if _fresh_stage(job, "tune"):
         job.load_weights("baseline", job.model)
         if job.has_weights("surrogate_pretrained"):
@@ -186,6 +187,7 @@ def control(job):
     """The same tuning steps and learning rate with the ordinary loss: what tuning is compared with."""
     t = job.config.tune
     task = job.task
+    task.reset_training_data()  # the control's batches do not depend on tuning having run first
     if _fresh_stage(job, "control"):
         job.load_weights("baseline", job.model)
     with job.strategy.scope():

@@ -240,6 +240,11 @@ class RecognitionTask(Task):
             self.train_renderer, self.sampler, self.charset, d.seed * 100003 + seed, batch, d.render_parallel_calls
         )
 
+    def reset_training_data(self):
+        # the word pool picks unrendered blocks and the scene pool renders its next scene: both depend on fill
+        self._pool = None
+        self._scene_pool = None
+
     @property
     def scene_pool(self):
         """The pool of scene word crops (`data.scene_fraction` > 0): scenes of the detection task's renderer
