@@ -23,6 +23,7 @@ def get_config():
 
     s = config.surrogate
     s.pretrain_steps = 20000
+    s.local_weight = 0.5  # the paper's global + local pairs (the small default tunes on local pairs only)
     s.batch_size = 256
     s.eval_pairs = 5000
     s.embedding_filters = (128, 128, 128, 128)
