@@ -112,7 +112,8 @@ def test_load_config_refuses_unknown_keys_and_files(tmp_path):
 
 def test_the_paper_config_tunes_as_the_paper_does():
     """configs/str_paper.py starts from the 2-core default but keeps the paper's tuning: phi on every step,
-    global + local pairs from a pretrained phi, and its own global batch (the default's tune.surrogate_every=4 and 32 global pairs are cost levers for 2 cores)."""
+    global + local pairs from a pretrained phi, and its own global batch (the default's tune.surrogate_every=4
+    and 32 global pairs are cost levers for 2 cores)."""
     config = configuration.load_config(os.path.join(ROOT, "configs", "str_paper.py"))
     assert config.tune.surrogate_every == 1
     assert config.tune.global_batch_size in (0, config.surrogate.batch_size)
