@@ -268,9 +268,9 @@ def run_seed(
         # a variant that pretrains otherwise than the base (e.g. STR's `paper_pairs` beside a default without
         # pretraining) pretrains its own surrogate first
         own = pretrained and int(vconfig.surrogate.pretrain_steps) != int(config.surrogate.pretrain_steps)
-        keep = ("baseline", "surrogate_pretrained") if pretrained and not own else ("baseline",)
-        done = ("train", "pretrain") if pretrained and not own else ("train",)
-        fork = (base_dir, d, {"keep": keep, "completed": done})
+        from_base = pretrained and not own  # starts from the base's pretrained surrogate
+        keep = ("baseline", "surrogate_pretrained") if from_base else ("baseline",)
+        fork = (base_dir, d, {"keep": keep, "completed": ("train", "pretrain") if from_base else ("train",)})
         stages = ["pretrain", "tune", "evaluate"] if own else ["tune", "evaluate"]
         t0 = time.time()
         res, reused = _sub_run(task, vconfig, d, stages, ("tuned",), reuse, trust_existing, fork)

@@ -267,35 +267,23 @@ def quality_section(info, data):
         "|---|---|---|" + "---|" * len(local_sets),
     ]
 
-    def by_set(rows):
-        return "".join(
-            f" {_ms([(r.get('approx_l1_local_by_set') or {}).get(n) for r in rows], 3)} |" for n in local_sets
-        )
+    def approx_row(label, rows):
+        """One surrogate's errors (a dict per seed): global pairs, local pairs, then each reported set."""
+        cells = [_ms([r.get("approx_l1_global") for r in rows], 3), _ms([r.get("approx_l1_local") for r in rows], 3)]
+        cells += [_ms([(r.get("approx_l1_local_by_set") or {}).get(n) for r in rows], 3) for n in local_sets]
+        return f"| {label} | " + " | ".join(cells) + " |"
 
     pre = [s.get("pretrained_surrogate") or {} for s in seeds]
     if any(pre):
-        lines.append(
-            f"| pretrained on global pairs (local = baseline's outputs) | "
-            f"{_ms([p.get('approx_l1_global') for p in pre], 3)} | {_ms([p.get('approx_l1_local') for p in pre], 3)} |"
-            + by_set(pre)
-        )
-    for variant in _all_variants(seeds):
+        lines.append(approx_row("pretrained on global pairs (local = baseline's outputs)", pre))
+    variant_runs = {name: [s["variants"].get(name, {}) for s in seeds] for name in _all_variants(seeds)}
+    for name, runs in variant_runs.items():
         # a variant that pretrained its own surrogate: that surrogate on the baseline's outputs
-        own = [s["variants"].get(variant, {}) for s in seeds]
-        if not any(v.get("own_pretraining") for v in own):
-            continue
-        own = [(v.get("surrogate") or {}).get("pretrained_on_baseline") or {} for v in own]
-        lines.append(
-            f"| pretrained for {variant} (local = baseline's outputs) | "
-            f"{_ms([p.get('approx_l1_global') for p in own], 3)} | {_ms([p.get('approx_l1_local') for p in own], 3)} |"
-            + by_set(own)
-        )
-    for variant in _all_variants(seeds):
-        sur = [s["variants"].get(variant, {}).get("surrogate") or {} for s in seeds]
-        lines.append(
-            f"| after tuning: {variant} | {_ms([x.get('approx_l1_global') for x in sur], 3)} | "
-            f"{_ms([x.get('approx_l1_local') for x in sur], 3)} |" + by_set(sur)
-        )
+        if any(v.get("own_pretraining") for v in runs):
+            own = [(v.get("surrogate") or {}).get("pretrained_on_baseline") or {} for v in runs]
+            lines.append(approx_row(f"pretrained for {name} (local = baseline's outputs)", own))
+    for name, runs in variant_runs.items():
+        lines.append(approx_row(f"after tuning: {name}", [v.get("surrogate") or {} for v in runs]))
     lines += [""]
     return lines
 

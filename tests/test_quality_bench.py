@@ -30,19 +30,21 @@ def test_identity_ignores_a_neutral_default_added_later_and_nothing_else():
 
 
 def _fake_runs(monkeypatch):
-    """`run_seed` with every sub-run replaced by a result (no job runs) and the scatter plot recorded."""
-    drawn = []
+    """`run_seed` with every sub-run replaced by a result (no job runs). Returns the scatter plots drawn and, per
+    sub-run folder name, `(stages, fork, surrogate.pretrain_steps)` of its last call."""
+    drawn, calls = [], {}
 
-    def fake_sub_run(task, config, d, stages, models, *args):
+    def fake_sub_run(task, config, d, stages, models, reuse, trust, fork=None):
+        calls[os.path.basename(d)] = (list(stages), fork, int(config.surrogate.pretrain_steps))
         return {m: {"val": {"accuracy": 1.0}} for m in models}, False
 
     monkeypatch.setattr(quality, "_sub_run", fake_sub_run)
     monkeypatch.setattr(quality, "scatter_plot", lambda task, path: drawn.append(path))
-    return drawn
+    return drawn, calls
 
 
 def test_only_the_main_table_draws_the_scatter_figure(monkeypatch, tmp_path):
-    drawn = _fake_runs(monkeypatch)
+    drawn, _ = _fake_runs(monkeypatch)
     out = quality.run_seed("str", 0, ["tuned"], {}, str(tmp_path))
     assert out["variants"]["tuned"]["metrics"] == {"val": {"accuracy": 1.0}}
     assert len(drawn) == 1 and drawn[0].endswith("surrogate_pairs.npz")
@@ -54,14 +56,7 @@ def test_only_the_main_table_draws_the_scatter_figure(monkeypatch, tmp_path):
 def test_a_variant_that_pretrains_otherwise_than_the_base_pretrains_its_own_surrogate(monkeypatch, tmp_path):
     """STR's default has no pretraining (surrogate.pretrain_steps=0): `tuned` forks the base as it is, while
     `paper_pairs` (3000 pretraining steps) runs its own pretrain stage and takes no surrogate from the base."""
-    calls = {}
-
-    def fake_sub_run(task, config, d, stages, models, reuse, trust, fork=None):
-        calls[os.path.basename(d)] = (list(stages), fork, int(config.surrogate.pretrain_steps))
-        return {m: {"val": {"accuracy": 1.0}} for m in models}, False
-
-    monkeypatch.setattr(quality, "_sub_run", fake_sub_run)
-    monkeypatch.setattr(quality, "scatter_plot", lambda task, path: None)
+    _, calls = _fake_runs(monkeypatch)
     out = quality.run_seed("str", 0, ["tuned", "paper_pairs"], {}, str(tmp_path))
     assert calls["base"][2] == 0 and calls["paper_pairs"][2] == 3000
     assert calls["tuned"][0] == ["tune", "evaluate"]
