@@ -47,6 +47,9 @@ def data_config(max_length=10):
     # without the held-out background kinds); val and test keep the ordinary mix, test_ood stays harder.
     d.hard_fraction = 0.5
     d.hard_distortions = hard_distortions()
+    # val_hard: this many words with the training fonts and the hard mix, a second selection set
+    # (train.select_on="val,val_hard" selects on both; never reported as a test set); 0 = not rendered.
+    d.val_hard_size = 0
     d.train_pool = 50000  # >0: render this many once and reshuffle; 0: render a fresh stream
     d.train_pool_start = 0  # the pool holds training examples start .. start + train_pool - 1 (new images: raise it)
     d.render_parallel_calls = 2

@@ -27,6 +27,9 @@ def base_config():
     # a weights folder training starts from (its own schedule and optimizer; a checkpoint of this run wins)
     config.train.warm_start = ""
     config.train.eval_every = 500  # validation (and best-checkpoint selection) every N steps; 0 = only at end
+    # evaluation sets whose pooled primary metric (weighted by their num_samples) selects the checkpoint,
+    # comma-separated; "" = the task's validation_set. Selection sets are never reported as test sets.
+    config.train.select_on = ""
     config.train.checkpoint_every = 200
     config.train.log_every = 50
 

@@ -110,6 +110,7 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
         "train_wall_time_s": (results.get("stage_wall_s") or {}).get(stage, train_wall_time_s),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
         "validation_set": results.get("validation_set"),
+        "selection_sets": results.get("selection_sets") or [results.get("validation_set")],
         ("surrogate_metrics" if surrogate else "baseline_metrics"): metrics,
         "notes": notes,
     }
@@ -128,7 +129,8 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
     if surrogate:
         lines.append("- figures: mean |e_hat - e| on held-out global pairs and on the baseline's outputs (local)")
     else:
-        lines.append(f"- checkpoint selected on: `{provenance['validation_set']}`")
+        sets = " + ".join(f"`{n}`" for n in provenance["selection_sets"])
+        lines.append(f"- checkpoint selected on: {sets}" + (" (pooled)" if len(provenance["selection_sets"]) > 1 else ""))
     if notes:
         lines.append(f"- notes: {notes}")
     lines += ["", "| set | " + " | ".join(next(iter(metrics.values())).keys()) + " |"]

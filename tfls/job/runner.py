@@ -73,10 +73,10 @@ def summary_table(results, report_metrics=None):
     models = [m for m in ("baseline", "control", "tuned") if results.get(m)]
     if not models:
         return "(no evaluation results)"
-    validation = results.get("validation_set")
+    selection = results.get("selection_sets") or [results.get("validation_set")]
     rows = [["set", "metric"] + models + ["tuned vs baseline", "tuned vs control"]]
     for set_name, first in results[models[0]].items():
-        label = f"{set_name} (selection only)" if set_name == validation else set_name
+        label = f"{set_name} (selection only)" if set_name in selection else set_name
         for metric in report_metrics or list(first):
             values = [results[m].get(set_name, {}).get(metric) for m in models]
             if all(v is None for v in values):
@@ -163,6 +163,21 @@ class Job:
                 f"{sorted(self._eval_sets)}"
             )
         return name, self._eval_sets[name]
+
+    def selection_sets(self):
+        """`[(name, dataset), ...]`: the sets whose pooled primary metric selects the training checkpoint,
+        `train.select_on` (comma-separated), or the task's `validation_set` alone when that is empty."""
+        names = [n.strip() for n in str(self.config.train.get("select_on", "") or "").split(",") if n.strip()]
+        if not names:
+            return [self.validation_set()]
+        self.validation_set()  # fills the sets
+        missing = [n for n in names if n not in self._eval_sets]
+        if missing:
+            raise JobError(
+                f"train.select_on names {missing}, which task {self.task.name!r} does not evaluate; its sets are "
+                f"{sorted(self._eval_sets)} (recognition renders val_hard only when data.val_hard_size > 0)"
+            )
+        return [(n, self._eval_sets[n]) for n in names]
 
     def learning_rate_schedule(self):
         """The training learning rate: constant, or warm-up then cosine decay (`train.schedule`)."""

@@ -40,23 +40,28 @@ def train(job):
         trainer.compile(optimizer)
     best = tf.Variable(np.nan, dtype=tf.float64, trainable=False, name="best_metric")
     sign = 1.0 if task.primary_metric_mode == "max" else -1.0
-    select_name, select_set = job.validation_set() if cfg.eval_every else (None, None)
+    selection = job.selection_sets() if cfg.eval_every else []
 
     def on_boundary(step, logs, writer):
         if not cfg.eval_every or (step % cfg.eval_every and step != cfg.steps):
             return
-        metrics = task.evaluate(job.model, select_set)
-        value = metrics[task.primary_metric]
+        by_set = {name: task.evaluate(job.model, ds) for name, ds in selection}
+        value = pooled_metric(by_set, task.primary_metric)
         improved = math.isnan(best.numpy()) or sign * value > sign * best.numpy()
+        for name, metrics in by_set.items():
+            tqdm.tqdm.write(f"[train] step {step} {name}: " + ", ".join(f"{k}={fmt(v)}" for k, v in metrics.items()))
+        pooled = f" ({' + '.join(by_set)} pooled)" if len(by_set) > 1 else ""
         tqdm.tqdm.write(
-            f"[train] step {step} {select_name}: "
-            + ", ".join(f"{k}={fmt(v)}" for k, v in metrics.items())
+            f"[train] step {step} selection {task.primary_metric}={fmt(value)}{pooled}"
             + (" (best so far, kept)" if improved else "")
         )
         if writer is not None:
             with writer.as_default(step=step):
-                for k, v in metrics.items():
-                    tf.summary.scalar(f"val/{select_name}/{k}", float(v))
+                for name, metrics in by_set.items():
+                    for k, v in metrics.items():
+                        tf.summary.scalar(f"val/{name}/{k}", float(v))
+                if len(by_set) > 1:
+                    tf.summary.scalar(f"val/selection/{task.primary_metric}", float(value))
             task.write_summaries(writer, job.model, job.surrogate, step)
         if improved:
             best.assign(value)
@@ -75,6 +80,15 @@ def train(job):
     if not cfg.eval_every:
         job.save_weights("baseline", job.model)
     job.workdir.complete("train")
+
+
+def pooled_metric(by_set, name):
+    """`name` pooled over sets: each set's value weighted by its `num_samples` (1 where a set has none), so
+    accuracy pools to the accuracy of all the sets' samples together."""
+    weights = [float(m.get("num_samples", 1)) for m in by_set.values()]
+    if not by_set or sum(weights) <= 0:
+        raise ValueError(f"no samples to pool {name!r} over: sets {sorted(by_set)}")
+    return sum(w * float(m[name]) for w, m in zip(weights, by_set.values())) / sum(weights)
 
 
 def surrogate_kwargs(config):
@@ -236,6 +250,7 @@ def evaluate(job):
     task = job.task
     eval_sets = task.eval_datasets()
     job.results["validation_set"] = job.validation_set()[0]
+    job.results["selection_sets"] = [name for name, _ in job.selection_sets()]
     for name in tuple(job.config.get("evaluate_models", ("baseline", "control", "tuned"))):
         if not job.has_weights(name):
             continue
@@ -248,7 +263,7 @@ def evaluate(job):
                 f"[evaluate] {name} on {set_name}: " + ", ".join(f"{k}={fmt(v)}" for k, v in metrics.items()),
                 flush=True,
             )
-    reported = {k: v for k, v in eval_sets.items() if k != job.results["validation_set"]} or eval_sets
+    reported = {k: v for k, v in eval_sets.items() if k not in job.results["selection_sets"]} or eval_sets
     approx = _surrogate_quality(job, reported)
     if approx is not None:
         job.results["surrogate"] = approx

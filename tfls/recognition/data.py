@@ -20,8 +20,10 @@ log = logging.getLogger(__name__)
 
 
 # The synthetic held-out sets: `val` (selection, early stopping), `test` (reported) with the training fonts
-# and mix; `test_ood` (reported) with held-out fonts and the harder mix.
-EVAL_SETS = ("val", "test", "test_ood")
+# and mix; `test_ood` (reported) with held-out fonts and the harder mix; `val_hard` (selection only, rendered
+# when `data.val_hard_size` > 0) with the training fonts and the training stream's hard mix. New sets go at
+# the end: a set's seed is its index here.
+EVAL_SETS = ("val", "test", "test_ood", "val_hard")
 # Held-out streams are seeded with (seed, _EVAL_STREAM + k, index): training streams are (seed, index), so
 # the two can only meet at a training index of 2**31, which no pool or stream reaches.
 _EVAL_STREAM = 2**31

@@ -70,6 +70,7 @@ class RecognitionTask(Task):
             check_int(config, "surrogate.max_edits", 0),
             check_float(config, "surrogate.embedding_sharpen", 0.0, 16.0, exclusive_minimum=True),
             check_float(config, "data.hard_fraction", 0.0, 1.0),
+            check_int(config, "data.val_hard_size", 0),
             check_float(config, "data.scene_fraction", 0.0, 0.9),
             check_int(config, "data.scene_pool", 1),
             check_int(config, "data.scene_pool_start", 0),
@@ -193,10 +194,20 @@ class RecognitionTask(Task):
         if fraction <= 0:
             return self.renderer
         if getattr(self, "_train_renderer", None) is None:
-            train, _ = self._font_split()
-            hard = WordRenderer(*self.image_shape[:2], train, dict(d.hard_distortions), self.image_shape[2])
-            self._train_renderer = MixedRenderer(self.renderer, hard, fraction)
+            self._train_renderer = MixedRenderer(self.renderer, self.hard_renderer, fraction)
         return self._train_renderer
+
+    @property
+    def hard_renderer(self):
+        """The renderer of the training stream's harder share and of `val_hard`: training fonts,
+        `data.hard_distortions`."""
+        if getattr(self, "_hard_renderer", None) is None:
+            d = self.config.data
+            if "hard_distortions" not in d:
+                raise ValueError("data.hard_distortions is not set: no harder training share and no val_hard set")
+            train, _ = self._font_split()
+            self._hard_renderer = WordRenderer(*self.image_shape[:2], train, dict(d.hard_distortions), self.image_shape[2])
+        return self._hard_renderer
 
     @property
     def ood_renderer(self):
@@ -282,19 +293,25 @@ class RecognitionTask(Task):
 
     def eval_datasets(self):
         """`val` and `test` (training fonts and mix, two held-out seeds), `test_ood` (held-out fonts, harder
-        mix), `data.eval_size` images each, then each `data.eval_lmdb` set under its folder name."""
+        mix), `data.eval_size` images each; `val_hard` (training fonts, the training stream's hard mix, a
+        selection set for `train.select_on`), `data.val_hard_size` images when that is > 0; then each
+        `data.eval_lmdb` set under its folder name."""
         d = self.config.data
         batch = int(self.config.eval.batch_size)
         if getattr(self, "_eval_sets", None) is None:
-            names = data_lib.EVAL_SETS
+            names = tuple(n for n in data_lib.EVAL_SETS if n != "val_hard")
             if not self._font_split()[1]:
                 log.warning("data.ood_fonts holds out no font family: no test_ood set")
                 names = tuple(n for n in names if n != "test_ood")
+            val_hard_size = max(int(d.get("val_hard_size", 0)), 0)
+            if val_hard_size and d.eval_size > 0:
+                names += ("val_hard",)
+            renderers = {"test_ood": lambda: self.ood_renderer, "val_hard": lambda: self.hard_renderer}
             arrays = {}
             for name in names:
-                renderer = self.ood_renderer if name == "test_ood" else self.renderer
+                renderer = renderers.get(name, lambda: self.renderer)()
                 seed = data_lib.eval_set_seed(d.seed, name)
-                count = max(int(d.eval_size), 0)
+                count = val_hard_size if name == "val_hard" else max(int(d.eval_size), 0)
                 arrays[name] = data_lib.render_arrays(renderer, self.sampler, self.charset, seed, 0, count)[:2]
             # write_summaries shows images of the validation set.
             self._eval_arrays = arrays["val"]
