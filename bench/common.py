@@ -66,6 +66,7 @@ def task_metadata(spec):
         "primary_metric": cls.primary_metric,
         "metrics": cls.reported_metrics(),
         "validation_set": cls.validation_set,
+        "selection_only_sets": list(cls.selection_only_sets),
     }
 
 

@@ -46,11 +46,13 @@ def task_info(data, stem):
     try:
         cls = common.task_class(spec)
         metrics, primary, validation = cls.reported_metrics(), cls.primary_metric, cls.validation_set
+        selection_only = list(cls.selection_only_sets)
     except ValueError as e:
         if "metrics" not in data:
             print(f"[report] {stem}: skipped: {e}; the JSON records no metrics to fall back on", flush=True)
             return None
         metrics, primary, validation = data["metrics"], data["primary_metric"], data["validation_set"]
+        selection_only = list(data.get("selection_only_sets", ()))
     if "validation_set" in data and data["validation_set"] != validation:
         print(f"[report] {stem}: the JSON's models were selected on {data['validation_set']!r}", flush=True)
     return {
@@ -58,15 +60,18 @@ def task_info(data, stem):
         "metrics": metrics,
         "primary": primary,
         "validation_set": data.get("validation_set"),  # what selected these models; None: old protocol
+        "selection_only_sets": selection_only,
     }
 
 
 def reported_sets(info, metrics_by_set):
-    """Set names a table may show: every set but the validation set; an old-protocol JSON's sets as they are."""
+    """Set names a table may show: every set but the validation set and the task's other selection sets
+    (`Task.selection_only_sets`); an old-protocol JSON's sets as they are."""
     names = list(metrics_by_set)
     if info["validation_set"] is None:
         return names
-    return [n for n in names if n != info["validation_set"]]
+    hidden = {info["validation_set"], *info.get("selection_only_sets", ())}
+    return [n for n in names if n not in hidden]
 
 
 def _digits(values):

@@ -76,6 +76,68 @@ def test_baseline_is_selected_on_the_validation_set_only(tmp_path):
     assert seen == [(None, True), (None, True)]
 
 
+def _scripted_selection_run(tmp_path, select_on):
+    """Trains the toy task for two selection boundaries whose scripted metrics disagree: `val` is best at the
+    first (0.9 against 0.8), `val` and `heldout` pooled (10 and 30 samples) at the second (by hand:
+    (0.9*10 + 0.5*30) / 40 = 0.6, then (0.8*10 + 0.7*30) / 40 = 0.725). Returns (saved baseline weights,
+    the final weights)."""
+    config = toy_task.toy_config()
+    config.train.select_on = select_on
+    script = {"val": [0.9, 0.8], "heldout": [0.5, 0.7]}
+    counts = {"val": 10, "heldout": 30}
+
+    class Scripted(toy_task.ZeroOneTask):
+        def eval_datasets(self):
+            self._sets = super().eval_datasets()
+            return self._sets
+
+        def evaluate(self, model, dataset, tag=None):
+            name = next(n for n, ds in self._sets.items() if ds is dataset)
+            return {"accuracy": script[name].pop(0), "num_samples": counts[name]}
+
+    job = job_lib.Job(Scripted(config), config, str(tmp_path))
+    job.run(["train"])
+    final = [w.copy() for w in job.model.get_weights()]
+    saved = Scripted(config).build_model()
+    job.load_weights("baseline", saved)
+    return saved.get_weights(), final
+
+
+def test_select_on_pools_several_sets_by_their_sample_counts(tmp_path):
+    saved, final = _scripted_selection_run(tmp_path / "pooled", "val,heldout")
+    for a, b in zip(saved, final):  # the second boundary (the last step) won on the pooled accuracy
+        np.testing.assert_array_equal(a, b)
+    saved, final = _scripted_selection_run(tmp_path / "val", "")
+    assert any(not np.array_equal(a, b) for a, b in zip(saved, final))  # val alone keeps the first
+
+
+def test_pooled_metric_by_hand():
+    from tfls.job.stages import pooled_metric
+
+    by_set = {"val": {"accuracy": 90.0, "num_samples": 500}, "val_hard": {"accuracy": 70.0, "num_samples": 100}}
+    assert pooled_metric(by_set, "accuracy") == pytest.approx((90.0 * 500 + 70.0 * 100) / 600)
+    assert pooled_metric({"a": {"hmean": 0.5}, "b": {"hmean": 0.7}}, "hmean") == pytest.approx(0.6)
+
+
+def test_select_on_an_unknown_set_is_refused_with_its_name(tmp_path):
+    config = toy_task.toy_config()
+    config.train.select_on = "val,val_hard"
+    job = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path))
+    with pytest.raises(job_lib.JobError, match=r"train.select_on names \['val_hard'\]"):
+        job.run(["train"])
+
+
+def test_selection_sets_are_marked_and_not_reported(tmp_path):
+    results = {
+        "validation_set": "val",
+        "selection_sets": ["val", "val_hard"],
+        "baseline": {n: {"accuracy": 0.5} for n in ("val", "test", "val_hard")},
+    }
+    table = job_lib.summary_table(results, ["accuracy"])
+    assert "val (selection only)" in table and "val_hard (selection only)" in table
+    assert "test (selection only)" not in table
+
+
 def test_init_from_takes_a_baseline_instead_of_training(tmp_path):
     config = toy_task.toy_config()
     first = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "a"))

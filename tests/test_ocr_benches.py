@@ -237,3 +237,11 @@ def test_approximation_table_names_a_variants_own_pretrained_surrogate():
     described = next(line for line in lines if line.startswith("Variants"))
     assert "`paper_pairs`: its own pretrained surrogate" in described
     assert "`tuned`: surrogate from scratch (the base pretrains none)" in described
+
+
+def test_report_hides_the_validation_set_and_every_selection_only_set():
+    metrics = {n: {"accuracy": 1.0} for n in ("val", "test", "test_ood", "val_hard")}
+    info = {"validation_set": "val", "selection_only_sets": ["val_hard"]}
+    assert report.reported_sets(info, metrics) == ["test", "test_ood"]
+    assert report.reported_sets({"validation_set": "val"}, metrics) == ["test", "test_ood", "val_hard"]
+    assert report.reported_sets({"validation_set": None}, metrics) == list(metrics)  # old protocol: as is

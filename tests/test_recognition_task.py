@@ -133,6 +133,28 @@ def test_training_stream_draws_the_hard_share_and_val_keeps_the_ordinary_mix():
     assert not isinstance(RecognitionTask(config).train_renderer, MixedRenderer)
 
 
+def test_val_hard_is_rendered_with_the_hard_mix_only_when_asked_and_leaves_the_other_sets_alone():
+    from tfls.recognition import data as data_lib
+
+    config = tiny_config()
+    without = RecognitionTask(config)
+    without.eval_datasets()
+    assert sorted(without._eval_sets) == ["test", "test_ood", "val"]
+    config.data.val_hard_size = 5
+    task = RecognitionTask(config)
+    task.eval_datasets()
+    assert sorted(task._eval_sets) == ["test", "test_ood", "val", "val_hard"]
+    seed = data_lib.eval_set_seed(config.data.seed, "val_hard")
+    assert seed not in {data_lib.eval_set_seed(config.data.seed, n) for n in ("val", "test", "test_ood")}
+    expected = data_lib.render_arrays(task.hard_renderer, task.sampler, task.charset, seed, 0, 5)[0]
+    assert task._eval_sets["val_hard"][0].shape[0] == 5
+    np.testing.assert_array_equal(task._eval_sets["val_hard"][0], expected)
+    assert task.hard_renderer.distortions["rotation_deg"] == config.data.hard_distortions.rotation_deg
+    assert task.hard_renderer.fonts == task.renderer.fonts  # training fonts
+    for name in ("val", "test", "test_ood"):  # unchanged by the extra set
+        np.testing.assert_array_equal(task._eval_sets[name][0], without._eval_sets[name][0])
+
+
 def test_free_running_tuning_step_without_host_calls():
     """The TPU-like check on the attention recognizer's free-running tuning step: with streamed global pairs
     and the in-graph edit distance it holds no py_function (tests/test_surrogate_tuner.py shows that the check

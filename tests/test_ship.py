@@ -23,6 +23,7 @@ def test_ship_copies_weights_and_provenance_that_init_from_reads(tmp_path):
     assert json.loads((out / "config.json").read_text())["train"]["steps"] == config.train.steps
     md = (out / "PROVENANCE.md").read_text()
     assert "abc123" in md and "| heldout |" in md
+    assert provenance["selection_sets"] == ["val"] and "checkpoint selected on: `val`\n" in md
     # the shipped folder is what a new job takes as its baseline
     config.train.init_from = str(out)
     other = job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work2"))
@@ -30,6 +31,15 @@ def test_ship_copies_weights_and_provenance_that_init_from_reads(tmp_path):
     other.load_weights("baseline", other.model)
     for a, b in zip(job.model.weights, other.model.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_provenance_names_every_selection_set(tmp_path):
+    config = toy_task.toy_config()
+    config.train.select_on = "val,heldout"
+    job_lib.Job(toy_task.ZeroOneTask(config), config, str(tmp_path / "work")).run(["train", "evaluate"])
+    provenance = ship.ship(str(tmp_path / "work"), str(tmp_path / "out"), "cmd", commit="abc123")
+    assert provenance["selection_sets"] == ["val", "heldout"]
+    assert "checkpoint selected on: `val` + `heldout` (pooled)" in (tmp_path / "out" / "PROVENANCE.md").read_text()
 
 
 def test_ship_refuses_a_workdir_without_a_baseline(tmp_path):

@@ -129,8 +129,9 @@ def ship(workdir, output, command, commit=None, notes="", train_wall_time_s=None
     if surrogate:
         lines.append("- figures: mean |e_hat - e| on held-out global pairs and on the baseline's outputs (local)")
     else:
-        sets = " + ".join(f"`{n}`" for n in provenance["selection_sets"])
-        lines.append(f"- checkpoint selected on: {sets}" + (" (pooled)" if len(provenance["selection_sets"]) > 1 else ""))
+        names = provenance["selection_sets"]
+        pooled = " (pooled)" if len(names) > 1 else ""
+        lines.append("- checkpoint selected on: " + " + ".join(f"`{n}`" for n in names) + pooled)
     if notes:
         lines.append(f"- notes: {notes}")
     lines += ["", "| set | " + " | ".join(next(iter(metrics.values())).keys()) + " |"]

@@ -25,6 +25,8 @@ class Task(abc.ABC):
     report_metrics: dict = {}
     #: the evaluation set that selects checkpoints; it is never reported as a test set
     validation_set: str = "val"
+    #: further sets that only ever select (e.g. `train.select_on`'s), never reported as test sets
+    selection_only_sets: tuple = ()
     #: the config file `--task=<this task>` uses when no `--config` is given (relative to the repository)
     default_config: str = ""
 

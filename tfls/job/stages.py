@@ -250,7 +250,10 @@ def evaluate(job):
     task = job.task
     eval_sets = task.eval_datasets()
     job.results["validation_set"] = job.validation_set()[0]
-    job.results["selection_sets"] = [name for name, _ in job.selection_sets()]
+    selected = [name for name, _ in job.selection_sets()]
+    # the sets that selected the checkpoint and those that only ever select: none of them is a test set
+    extra = [n for n in getattr(task, "selection_only_sets", ()) if n in eval_sets and n not in selected]
+    job.results["selection_sets"] = selected + extra
     for name in tuple(job.config.get("evaluate_models", ("baseline", "control", "tuned"))):
         if not job.has_weights(name):
             continue

@@ -29,6 +29,7 @@ class RecognitionTask(Task):
     primary_metric_mode = "max"
     report_metrics = {"total_edit_distance": "min", "normalized_edit_distance": "max"}
     validation_set = "val"
+    selection_only_sets = ("val_hard",)  # data.val_hard_size > 0: the hard mix's selection set
     default_config = "configs/str.py"
     #: ablations of the tuning (bench/quality.py --variants=...)
     tuning_variants = {
@@ -206,7 +207,8 @@ class RecognitionTask(Task):
             if "hard_distortions" not in d:
                 raise ValueError("data.hard_distortions is not set: no harder training share and no val_hard set")
             train, _ = self._font_split()
-            self._hard_renderer = WordRenderer(*self.image_shape[:2], train, dict(d.hard_distortions), self.image_shape[2])
+            mix = dict(d.hard_distortions)
+            self._hard_renderer = WordRenderer(*self.image_shape[:2], train, mix, self.image_shape[2])
         return self._hard_renderer
 
     @property
