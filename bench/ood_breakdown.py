@@ -6,8 +6,9 @@ part of it).
 
 Renders `--count` words of the `test` stream (the same words in every case) four ways: training fonts with the
 training mix (the `test` set), held-out fonts with the training mix, training fonts with the ood mix, held-out
-fonts with the ood mix (the `test_ood` set's fonts and mix); then training fonts with the training mix where
-one group of distortion keys takes its ood value. The recognizer reads every set; accuracy and total edit
+fonts with the ood mix (the `test_ood` set's fonts and mix), training fonts with the hard mix of the training
+stream's harder share (`data.hard_distortions`, the mix of `val_hard`); then training fonts with the training
+mix where one group of distortion keys takes its ood value. The recognizer reads every set; accuracy and total edit
 distance show which change costs what. Writes docs/results/str_ood_breakdown.json.
 """
 
@@ -59,6 +60,7 @@ def main():
         ("held-out fonts, training mix", ood_fonts, train_mix),
         ("training fonts, ood mix", train_fonts, ood_mix),
         ("held-out fonts, ood mix (test_ood's fonts and mix)", ood_fonts, ood_mix),
+        ("training fonts, the training stream's hard mix (val_hard's mix)", train_fonts, dict(d.hard_distortions)),
     ]
     for group, keys in GROUPS.items():
         mix = dict(train_mix)
