@@ -140,7 +140,8 @@ def test_held_out_sets_sizes_fonts_and_seeds(tmp_path):
     assert task.ood_renderer.distortions["rotation_deg"] > task.renderer.distortions["rotation_deg"]
     # Held-out seeds never meet a training stream, and val differs from test.
     seeds = {data_lib.eval_set_seed(task.config.data.seed, n) for n in data_lib.EVAL_SETS}
-    assert len(seeds) == 3
+    assert len(seeds) == len(data_lib.EVAL_SETS) == 4  # val, test, test_ood and val_hard: four streams
+    assert data_lib.eval_set_seed(1, "val") == (1, 2**31)  # a new set does not move the old sets' seeds
     val = data_lib.render_arrays(task.renderer, task.sampler, task.charset, data_lib.eval_set_seed(1, "val"), 0, 4)
     train = data_lib.render_arrays(task.renderer, task.sampler, task.charset, 1, 0, 4)
     assert not np.array_equal(val[0], train[0])
