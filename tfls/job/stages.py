@@ -252,7 +252,7 @@ def evaluate(job):
     job.results["validation_set"] = job.validation_set()[0]
     selected = [name for name, _ in job.selection_sets()]
     # the sets that selected the checkpoint and those that only ever select: none of them is a test set
-    extra = [n for n in getattr(task, "selection_only_sets", ()) if n in eval_sets and n not in selected]
+    extra = [n for n in task.selection_only_sets if n in eval_sets and n not in selected]
     job.results["selection_sets"] = selected + extra
     for name in tuple(job.config.get("evaluate_models", ("baseline", "control", "tuned"))):
         if not job.has_weights(name):
