@@ -257,6 +257,8 @@ def quality_section(info, data):
     if described:
         lines += ["Variants (all tune for the same steps as the control): " + "; ".join(described) + ".", ""]
 
+    if not any(s.get("pretrained_surrogate") for s in seeds) and not _all_variants(seeds):
+        return lines  # a control-only run (--variants=): no surrogate to report
     found = {
         name
         for s in seeds

@@ -245,3 +245,21 @@ def test_report_hides_the_validation_set_and_every_selection_only_set():
     assert report.reported_sets(info, metrics) == ["test", "test_ood"]
     assert report.reported_sets({"validation_set": "val"}, metrics) == ["test", "test_ood", "val_hard"]
     assert report.reported_sets({"validation_set": None}, metrics) == list(metrics)  # old protocol: as is
+
+
+def test_a_control_only_run_has_no_approximation_table():
+    """`bench/quality.py --variants=` runs the baseline and the control alone: nothing to approximate."""
+    info = {"name": "str", "metrics": {"accuracy": "max"}, "primary": "accuracy", "validation_set": "val"}
+    seed = {
+        "seed": 0,
+        "baseline": {"test": {"accuracy": 90.0}},
+        "control": {"test": {"accuracy": 91.0}},
+        "pretrained_surrogate": None,
+        "variants": {},
+    }
+    lines = report.quality_section(info, {"seeds": [seed]})
+    assert not any("approximation quality" in line for line in lines)
+    row = next(line for line in lines if line.startswith("| control (ordinary loss) | 91.00"))
+    assert "1.1" in row  # (91 - 90) / 90 = 1.1 % better than the baseline
+    with_variant = dict(seed, variants={"tuned": {"metrics": {"test": {"accuracy": 92.0}}}})
+    assert any("approximation quality" in line for line in report.quality_section(info, {"seeds": [with_variant]}))
