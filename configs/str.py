@@ -52,6 +52,10 @@ def data_config(max_length=10):
     # val_hard: this many words with the training fonts and the hard mix, a second selection set
     # (train.select_on="val,val_hard" selects on both; never reported as a test set); 0 = not rendered.
     d.val_hard_size = 0
+    # val_scenes: this many word crops of held-out scenes (training fonts, `scene_mix`, cut and jittered as the
+    # training's scene crops), a selection set for a recognizer meant to read what the OCR export cuts out
+    # (train.select_on="val,val_scenes"); never reported; 0 = not rendered.
+    d.val_scenes_size = 0
     d.train_pool = 50000  # >0: render this many once and reshuffle; 0: render a fresh stream
     d.train_pool_start = 0  # the pool holds training examples start .. start + train_pool - 1 (new images: raise it)
     d.render_parallel_calls = 2

@@ -208,3 +208,60 @@ def test_reset_training_data_makes_a_stream_independent_of_what_ran_before():
     task.reset_training_data()
     for a, b in zip(fresh, first_batches(task, 5)):
         np.testing.assert_array_equal(a, b)
+
+
+def test_val_scenes_are_crops_of_held_out_scenes_and_leave_the_other_sets_alone():
+    """`val_scenes` (data.val_scenes_size > 0): the first crops are the words of scene 0, 1, ... of the held-out
+    stream, cut exactly as the training pool cuts its scenes; never the training stream's scenes."""
+    overrides = {"data.eval_size": 4, "data.scene_jitter": 0.0}
+    without = _small_task(**overrides)
+    without.eval_datasets()
+    assert "val_scenes" not in without._eval_sets
+    task = _small_task(**overrides, **{"data.val_scenes_size": 7})
+    task.eval_datasets()
+    images, labels = task._eval_sets["val_scenes"]
+    assert images.shape == (7, 32, 100, 1) and labels.shape == (7, 11)
+    # Rendered directly: held-out scenes in order, their cared-for readable words, crops by scene_word_examples.
+    seed = task.config.data.seed
+    expected_images, expected_words, i = [], [], 0
+    while len(expected_words) < 7:
+        scene = scenes.render_indexed(task.scene_renderer, (seed, scene_words.SCENE_EVAL_STREAM), i)
+        rng = np.random.default_rng([seed, scene_words.SCENE_EVAL_STREAM + 1, i])
+        crops, words = scene_words.scene_word_examples(scene, task.charset, task.image_shape, rng)
+        expected_images.append(crops)
+        expected_words += words
+        i += 1
+    assert [task.charset.decode(row) for row in labels] == expected_words[:7]
+    np.testing.assert_array_equal(images, np.concatenate(expected_images)[:7])
+    # Not the training pool's scenes: its first crops are other words or other pixels.
+    pool = _small_task(**overrides).scene_pool
+    pool.sample(7, np.random.default_rng(0))
+    assert not np.array_equal(pool.images[:7], images)
+    for name in ("val", "test", "test_ood"):  # unchanged by the extra set
+        np.testing.assert_array_equal(task._eval_sets[name][0], without._eval_sets[name][0])
+    assert "val_scenes" in RecognitionTask.selection_only_sets
+
+
+def test_val_scenes_refuse_scenes_without_usable_words():
+    class NoWords:
+        def render(self, rng):
+            return scenes.Scene(np.zeros((20, 20, 3), np.uint8), np.zeros((1, 4, 2), np.float32), ["###"])
+
+    charset = Charset(max_length=10)
+    with pytest.raises(ValueError, match=r"val_scenes: 200 scenes in a row hold no word .*dont_care': 200"):
+        scene_words.scene_eval_arrays(NoWords(), charset, (32, 100, 1), 0, 3)
+    images, labels, info = scene_words.scene_eval_arrays(NoWords(), charset, (32, 100, 1), 0, 0)
+    assert images.shape == (0, 32, 100, 1) and labels.shape == (0, 11) and info == {}
+
+
+def test_val_scenes_size_is_checked_with_the_scene_mix():
+    def config(**overrides):
+        return configuration.load_config(os.path.join(ROOT, "configs", "str.py"), overrides)
+
+    with pytest.raises(ConfigError, match=r"config.data.val_scenes_size=-1"):
+        configuration.validate(config(**{"data.val_scenes_size": -1}), RecognitionTask)
+    with pytest.raises(ConfigError, match=r"data.scene_mix.*max_height"):
+        configuration.validate(
+            config(**{"data.scene_fraction": 0.0, "data.val_scenes_size": 5, "data.scene_mix.max_height": 1000}),
+            RecognitionTask,
+        )

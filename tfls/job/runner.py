@@ -175,7 +175,8 @@ class Job:
         if missing:
             raise JobError(
                 f"train.select_on names {missing}, which task {self.task.name!r} does not evaluate; its sets are "
-                f"{sorted(self._eval_sets)} (recognition renders val_hard only when data.val_hard_size > 0)"
+                f"{sorted(self._eval_sets)} (recognition renders val_hard and val_scenes only when "
+                "data.val_hard_size and data.val_scenes_size are > 0)"
             )
         return [(n, self._eval_sets[n]) for n in names]
 

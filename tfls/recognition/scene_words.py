@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 
 #: scene render streams are seeded (data.seed, SCENE_STREAM, scene index): never a word stream's seed.
 SCENE_STREAM = 2**30
+#: the held-out scenes of `val_scenes` (data.seed, SCENE_EVAL_STREAM, index): never a training scene.
+SCENE_EVAL_STREAM = 2**30 + 16
+#: scenes rendered without a single usable word before `scene_eval_arrays` gives up
+MAX_EMPTY_SCENES = 200
 
 
 def jitter_quads(quads, rng, amount):
@@ -172,6 +176,46 @@ class ScenePool:
         if len(index) < count:  # only once the pool is full
             index = np.concatenate([index, rng.integers(0, self.size, count - len(index))])
         return index
+
+
+def scene_eval_arrays(renderer, charset, image_shape, seed, count, jitter=0.0):
+    """`count` word crops of held-out scenes (`val_scenes`, a selection set): scene `i` is
+    `render_indexed(renderer, (seed, SCENE_EVAL_STREAM), i)`, its words cut out as in training
+    (`scene_word_examples`, corners jittered by `jitter` with their own seeded draws), scenes taken in order
+    until `count` crops are in; the last scene's extra crops are left out.
+
+    Returns:
+      `(images uint8 [count, H, W, C], labels int32 [count, sequence_length], info)` where info holds
+      `scenes` (how many were rendered) and `skipped` (words that cannot be labels, by reason).
+
+    Raises:
+      ValueError: when `MAX_EMPTY_SCENES` scenes in a row hold no usable word (e.g. a `data.scene_mix`
+      that draws no words, or words all outside the charset).
+    """
+    from tfls.detection.scenes import render_indexed
+
+    count = int(count)
+    images, texts, skipped = [], [], {}
+    index = empty = 0
+    while len(texts) < count:
+        scene = render_indexed(renderer, (int(seed), SCENE_EVAL_STREAM), index)
+        rng = np.random.default_rng([int(seed), SCENE_EVAL_STREAM + 1, index])
+        crops, words = scene_word_examples(scene, charset, image_shape, rng, jitter, skipped)
+        index += 1
+        empty = 0 if words else empty + 1
+        if empty >= MAX_EMPTY_SCENES:
+            raise ValueError(
+                f"val_scenes: {MAX_EMPTY_SCENES} scenes in a row hold no word the recognizer can label "
+                f"({len(texts)} of data.val_scenes_size={count} crops found; words left out: {skipped or 'none'}); "
+                "check data.scene_mix and the charset"
+            )
+        images.append(crops)
+        texts += words
+    if not count:
+        return np.zeros((0, *image_shape), np.uint8), np.zeros((0, charset.sequence_length), np.int32), {}
+    images = np.concatenate(images)[:count]
+    log.info("val_scenes: %d crops from %d scenes; words left out: %s", count, index, skipped or "none")
+    return images, charset.encode_batch(texts[:count]), {"scenes": index, "skipped": skipped}
 
 
 def mixed_batches(word_batches, scene_pool, n_scene, seed):

@@ -29,7 +29,9 @@ class RecognitionTask(Task):
     primary_metric_mode = "max"
     report_metrics = {"total_edit_distance": "min", "normalized_edit_distance": "max"}
     validation_set = "val"
-    selection_only_sets = ("val_hard",)  # data.val_hard_size > 0: the hard mix's selection set
+    # selection sets, never reported: data.val_hard_size > 0, the hard mix's words; data.val_scenes_size > 0,
+    # word crops of held-out scenes (what the OCR export reads)
+    selection_only_sets = ("val_hard", "val_scenes")
     default_config = "configs/str.py"
     #: ablations of the tuning (bench/quality.py --variants=...)
     tuning_variants = {
@@ -72,6 +74,7 @@ class RecognitionTask(Task):
             check_float(config, "surrogate.embedding_sharpen", 0.0, 16.0, exclusive_minimum=True),
             check_float(config, "data.hard_fraction", 0.0, 1.0),
             check_int(config, "data.val_hard_size", 0),
+            check_int(config, "data.val_scenes_size", 0),
             check_float(config, "data.scene_fraction", 0.0, 0.9),
             check_int(config, "data.scene_pool", 1),
             check_int(config, "data.scene_pool_start", 0),
@@ -88,6 +91,11 @@ class RecognitionTask(Task):
                 )
             elif int(d.train_pool) <= 0:
                 problems.append(("data.scene_fraction", d.scene_fraction, "0 unless data.train_pool > 0"))
+        try:
+            wants_scenes = int(d.get("val_scenes_size", 0) or 0) > 0
+        except (TypeError, ValueError):
+            wants_scenes = False  # check_int above reports it
+        if float(d.get("scene_fraction", 0.0)) > 0 or wants_scenes:
             try:
                 from tfls.detection import scenes
 
@@ -265,13 +273,11 @@ class RecognitionTask(Task):
         if getattr(self, "_scene_pool", None) is None:
             # Imported here: scene crops use the detection renderer and the OCR rectification, which import
             # this package (BUILD: tfls_scene_words depends on them; the job binary on all three).
-            from tfls.detection import scenes
             from tfls.recognition import scene_words
 
             d = self.config.data
-            renderer = scenes.SceneRenderer(self._font_split()[0], self.sampler, d.get("scene_mix"))
             self._scene_pool = scene_words.ScenePool(
-                renderer,
+                self.scene_renderer,
                 self.charset,
                 self.image_shape,
                 d.seed,
@@ -280,6 +286,20 @@ class RecognitionTask(Task):
                 start=d.get("scene_pool_start", 0),
             )
         return self._scene_pool
+
+    @property
+    def scene_renderer(self):
+        """The scenes of the crops (training pool and `val_scenes`): the detection task's renderer with the
+        training fonts, this task's vocabulary and `data.scene_mix`."""
+        if getattr(self, "_scene_renderer", None) is None:
+            # Imported here: scene crops use the detection renderer and the OCR rectification, which import
+            # this package (BUILD: tfls_scene_words depends on them; the job binary on all three).
+            from tfls.detection import scenes
+
+            self._scene_renderer = scenes.SceneRenderer(
+                self._font_split()[0], self.sampler, self.config.data.get("scene_mix")
+            )
+        return self._scene_renderer
 
     def _mixed_dataset(self, batch, n_scene, seed):
         """The word pool's batches of `batch - n_scene` words with `n_scene` scene crops each."""
@@ -296,8 +316,9 @@ class RecognitionTask(Task):
     def eval_datasets(self):
         """`val` and `test` (training fonts and mix, two held-out seeds), `test_ood` (held-out fonts, harder
         mix), `data.eval_size` images each; `val_hard` (training fonts, the training stream's hard mix, a
-        selection set for `train.select_on`), `data.val_hard_size` images when that is > 0; then each
-        `data.eval_lmdb` set under its folder name."""
+        selection set for `train.select_on`), `data.val_hard_size` images when that is > 0; `val_scenes`
+        (word crops of held-out scenes, cut as the OCR export cuts detected words; selection only),
+        `data.val_scenes_size` crops when that is > 0; then each `data.eval_lmdb` set under its folder name."""
         d = self.config.data
         batch = int(self.config.eval.batch_size)
         if getattr(self, "_eval_sets", None) is None:
@@ -315,6 +336,18 @@ class RecognitionTask(Task):
                 seed = data_lib.eval_set_seed(d.seed, name)
                 count = val_hard_size if name == "val_hard" else max(int(d.eval_size), 0)
                 arrays[name] = data_lib.render_arrays(renderer, self.sampler, self.charset, seed, 0, count)[:2]
+            val_scenes_size = max(int(d.get("val_scenes_size", 0) or 0), 0)
+            if val_scenes_size and d.eval_size > 0:
+                from tfls.recognition import scene_words
+
+                arrays["val_scenes"] = scene_words.scene_eval_arrays(
+                    self.scene_renderer,
+                    self.charset,
+                    self.image_shape,
+                    d.seed,
+                    val_scenes_size,
+                    d.get("scene_jitter", 0.0),
+                )[:2]
             # write_summaries shows images of the validation set.
             self._eval_arrays = arrays["val"]
             self._eval_sets = arrays if d.eval_size > 0 else {}
