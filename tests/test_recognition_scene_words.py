@@ -250,8 +250,8 @@ def test_val_scenes_refuse_scenes_without_usable_words():
     charset = Charset(max_length=10)
     with pytest.raises(ValueError, match=r"val_scenes: 200 scenes in a row hold no word .*dont_care': 200"):
         scene_words.scene_eval_arrays(NoWords(), charset, (32, 100, 1), 0, 3)
-    images, labels, info = scene_words.scene_eval_arrays(NoWords(), charset, (32, 100, 1), 0, 0)
-    assert images.shape == (0, 32, 100, 1) and labels.shape == (0, 11) and info == {}
+    images, labels = scene_words.scene_eval_arrays(NoWords(), charset, (32, 100, 1), 0, 0)
+    assert images.shape == (0, 32, 100, 1) and labels.shape == (0, 11)
 
 
 def test_val_scenes_size_is_checked_with_the_scene_mix():

@@ -107,6 +107,16 @@ def scene_word_examples(scene, charset, image_shape, rng, jitter=0.0, skipped=No
     return np.clip(np.round(crops), 0, 255).astype(np.uint8), texts
 
 
+def indexed_scene_examples(renderer, charset, image_shape, seed, stream, index, jitter=0.0, skipped=None):
+    """`scene_word_examples` of scene `index` of stream `(seed, stream)`, its jitter drawn from
+    `(seed, stream + 1, index)`: the same crops whatever else was rendered (training pool and `val_scenes`)."""
+    from tfls.detection.scenes import render_indexed
+
+    scene = render_indexed(renderer, (int(seed), int(stream)), index)
+    rng = np.random.default_rng([int(seed), int(stream) + 1, int(index)])
+    return scene_word_examples(scene, charset, image_shape, rng, jitter, skipped)
+
+
 class ScenePool:
     """A pool of `size` scene word crops, filled scene by scene as training asks for it (like
     `data.ProgressivePool`), then reshuffled.
@@ -142,15 +152,19 @@ class ScenePool:
 
     def fill_scene(self):
         """Renders the next scene into the pool; returns the indices of its crops."""
-        from tfls.detection.scenes import render_indexed
-
         with self._lock:
             if self.full:
                 return np.zeros(0, np.int64)
-            index = self.start + self.scenes
-            scene = render_indexed(self.renderer, (self.seed, SCENE_STREAM), index)
-            rng = np.random.default_rng([self.seed, SCENE_STREAM + 1, index])
-            images, texts = scene_word_examples(scene, self.charset, self.image_shape, rng, self.jitter, self.skipped)
+            images, texts = indexed_scene_examples(
+                self.renderer,
+                self.charset,
+                self.image_shape,
+                self.seed,
+                SCENE_STREAM,
+                self.start + self.scenes,
+                self.jitter,
+                self.skipped,
+            )
             self.scenes += 1
             k = min(len(texts), self.size - self.filled)
             lo = self.filled
@@ -179,28 +193,26 @@ class ScenePool:
 
 
 def scene_eval_arrays(renderer, charset, image_shape, seed, count, jitter=0.0):
-    """`count` word crops of held-out scenes (`val_scenes`, a selection set): scene `i` is
-    `render_indexed(renderer, (seed, SCENE_EVAL_STREAM), i)`, its words cut out as in training
-    (`scene_word_examples`, corners jittered by `jitter` with their own seeded draws), scenes taken in order
-    until `count` crops are in; the last scene's extra crops are left out.
+    """`count` word crops of held-out scenes (`val_scenes`, a selection set): scenes 0, 1, ... of stream
+    `SCENE_EVAL_STREAM` (`indexed_scene_examples`), taken in order until `count` crops are in; the last
+    scene's extra crops are left out.
 
     Returns:
-      `(images uint8 [count, H, W, C], labels int32 [count, sequence_length], info)` where info holds
-      `scenes` (how many were rendered) and `skipped` (words that cannot be labels, by reason).
+      `(images uint8 [count, H, W, C], labels int32 [count, sequence_length])`.
 
     Raises:
       ValueError: when `MAX_EMPTY_SCENES` scenes in a row hold no usable word (e.g. a `data.scene_mix`
       that draws no words, or words all outside the charset).
     """
-    from tfls.detection.scenes import render_indexed
-
     count = int(count)
+    if count <= 0:
+        return np.zeros((0, *image_shape), np.uint8), charset.encode_batch([])
     images, texts, skipped = [], [], {}
     index = empty = 0
     while len(texts) < count:
-        scene = render_indexed(renderer, (int(seed), SCENE_EVAL_STREAM), index)
-        rng = np.random.default_rng([int(seed), SCENE_EVAL_STREAM + 1, index])
-        crops, words = scene_word_examples(scene, charset, image_shape, rng, jitter, skipped)
+        crops, words = indexed_scene_examples(
+            renderer, charset, image_shape, seed, SCENE_EVAL_STREAM, index, jitter, skipped
+        )
         index += 1
         empty = 0 if words else empty + 1
         if empty >= MAX_EMPTY_SCENES:
@@ -211,11 +223,8 @@ def scene_eval_arrays(renderer, charset, image_shape, seed, count, jitter=0.0):
             )
         images.append(crops)
         texts += words
-    if not count:
-        return np.zeros((0, *image_shape), np.uint8), np.zeros((0, charset.sequence_length), np.int32), {}
-    images = np.concatenate(images)[:count]
     log.info("val_scenes: %d crops from %d scenes; words left out: %s", count, index, skipped or "none")
-    return images, charset.encode_batch(texts[:count]), {"scenes": index, "skipped": skipped}
+    return np.concatenate(images)[:count], charset.encode_batch(texts[:count])
 
 
 def mixed_batches(word_batches, scene_pool, n_scene, seed):

@@ -347,7 +347,7 @@ class RecognitionTask(Task):
                     d.seed,
                     val_scenes_size,
                     d.get("scene_jitter", 0.0),
-                )[:2]
+                )
             # write_summaries shows images of the validation set.
             self._eval_arrays = arrays["val"]
             self._eval_sets = arrays if d.eval_size > 0 else {}
