@@ -1,7 +1,8 @@
 """Latency of the OCR export (detector + rectification + recognizer in one graph) at batch 1.
 
-    python bench/ocr_latency.py                        # untrained default models, writes docs/results/ocr_latency.json
+    python bench/ocr_latency.py                        # the shipped models (weights/det, weights/str)
     python bench/ocr_latency.py --detector-workdir=workdir/det --recognizer-workdir=workdir/str
+    python bench/ocr_latency.py --untrained            # default configs, random weights
 
 The request is one JPEG photo of 640 x 480 pixels with `--words` (10) rendered words at random angles
 (`tfls.ocr.photos`). The export is loaded with the TF1 session loader, the way TF Serving's C++ loader loads
@@ -9,10 +10,14 @@ it, and called `--runs` times after `--warmup` calls; the figures are the median
 times of the calls. The same is measured for the detection export alone, so the cost of reading the words
 (decoding again, rectifying, one recognizer batch) shows as the difference.
 
-Without workdirs the models are untrained, built from the default configs: their speed is a trained model's,
-but what they detect is not, so the export's score threshold is set to keep as many words as the photo
-holds (the `--words` highest-scoring detections), and the recognizer reads that many crops per call, as a
-trained detector's would. `num_words_read` records it.
+The export's score threshold is set to keep the photo's `--words` highest-scoring detections and its lowest
+text confidence to 0, so the recognizer reads that many crops per call and every one is returned whatever
+the models are (the exports' defaults would drop a word an untrained or unsure model reads badly, and the
+figure would then depend on what the models find rather than on the work of reading 10 words).
+`num_words_read` records how many were read; with trained models `num_words_correct` records how many of the
+photo's words came back with their box (IoU > 0.5) and their text (case-insensitive), which shows the
+detections read are the photo's words. Default models: the shipped weights/det and weights/str when both
+exist, else the untrained default configs (`models` in the JSON says which).
 """
 
 import argparse
@@ -32,10 +37,23 @@ def _photo(words, seed):
 
     from tfls.ocr.photos import render_photo
 
-    image, quads, _ = render_photo(np.random.default_rng(seed), 640, 480, words, 16, 40, 30.0)
+    image, quads, texts = render_photo(np.random.default_rng(seed), 640, 480, words, 16, 40, 30.0)
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="JPEG", quality=90)
-    return buf.getvalue(), len(quads)
+    return buf.getvalue(), quads, texts
+
+
+def _words_correct(out, quads, texts):
+    """How many of the photo's words the export returned with a matching box and the right text."""
+    from tfls.ocr.endtoend import evaluate_image
+
+    n = int(out["num_words"][0])
+    det_quads = np.asarray(out["boxes"][0][:n], np.float64).reshape(-1, 4, 2)
+    det_texts = [t.decode("utf-8") if isinstance(t, bytes) else str(t) for t in out["texts"][0][:n]]
+    result = evaluate_image(
+        det_quads, det_texts, np.asarray(quads, np.float64), list(texts), np.zeros(len(texts), bool)
+    )
+    return int(result["correct"])
 
 
 def _session_latency(path, data, runs, warmup):
@@ -69,6 +87,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--detector-workdir")
     parser.add_argument("--recognizer-workdir")
+    parser.add_argument("--detector-weights", help="a weights folder (default: weights/det when shipped)")
+    parser.add_argument("--recognizer-weights", help="a weights folder (default: weights/str when shipped)")
+    parser.add_argument("--untrained", action="store_true", help="random weights of the default configs")
     parser.add_argument("--detector-config", help="default: configs/det.py")
     parser.add_argument("--recognizer-config", help="default: configs/str.py")
     parser.add_argument("--detector-set", action="append", default=[], metavar="KEY=VALUE")
@@ -81,24 +102,37 @@ def main():
     args = parser.parse_args()
     if bool(args.detector_workdir) != bool(args.recognizer_workdir):
         parser.error("give both --detector-workdir and --recognizer-workdir, or neither")
+    if bool(args.detector_weights) != bool(args.recognizer_weights):
+        parser.error("give both --detector-weights and --recognizer-weights, or neither")
+    if args.detector_workdir and args.detector_weights:
+        parser.error("give workdirs or weights folders, not both")
+    if args.untrained and (args.detector_workdir or args.detector_weights):
+        parser.error("--untrained takes no workdirs or weights")
 
     import keras
     import tensorflow as tf
 
     from tfls import registry
     from tfls.configuration import load_config
+    from tfls.job.weights import has_weights
     from tfls.ocr.export import export_ocr, load_task_model
 
     keras.utils.set_random_seed(args.seed)
-    data, placed = _photo(args.words, args.seed)
-    if args.detector_workdir:
+    data, quads, texts = _photo(args.words, args.seed)
+    shipped = os.path.join(common.ROOT, "weights")
+    det_weights, str_weights = args.detector_weights, args.recognizer_weights
+    if not (args.detector_workdir or args.untrained or det_weights or str_weights):
+        if all(has_weights(os.path.join(shipped, t)) for t in ("det", "str")):
+            det_weights, str_weights = os.path.join(shipped, "det"), os.path.join(shipped, "str")
+    if args.detector_workdir or det_weights:
         det_task, detector, det_what = load_task_model(
-            "det", args.detector_workdir, None, args.detector_config, args.detector_set
+            "det", args.detector_workdir, det_weights, args.detector_config, args.detector_set
         )
         str_task, recognizer, str_what = load_task_model(
-            "str", args.recognizer_workdir, None, args.recognizer_config, args.recognizer_set
+            "str", args.recognizer_workdir, str_weights, args.recognizer_config, args.recognizer_set
         )
-        threshold, models = None, f"trained: {det_what}; {str_what}"
+        described = f"trained: detector {det_what}; recognizer {str_what}"
+        trained, models = True, described.replace(common.ROOT + os.sep, "")
     else:
         built = {}
         for name, config, overrides in (
@@ -109,13 +143,14 @@ def main():
             task = cls(load_config(config or registry.default_config_path(cls), overrides))
             built[name] = (task, task.build_model())
         (det_task, detector), (str_task, recognizer) = built["det"], built["str"]
-        # Keep the `words` best detections of the photo, as many as a trained detector would find there.
-        from tfls.detection.task import serving_function
+        trained, models = False, "untrained, default configs"
+    # Keep the `words` best detections of the photo: the recognizer reads that many crops per call.
+    from tfls.detection.task import serving_function
 
-        probe = serving_function(detector, det_task.config.data.image_size, 0.0)(tf.constant([data]))
-        scores = np.sort(probe["scores"].numpy()[0])[::-1]
-        threshold = float(scores[min(args.words, len(scores)) - 1]) if scores.size else 0.0
-        models = "untrained, default configs; score threshold set to keep the photo's number of words"
+    probe = serving_function(detector, det_task.config.data.image_size, 0.0)(tf.constant([data]))
+    scores = np.sort(probe["scores"].numpy()[0][: int(probe["num_detections"].numpy()[0])])[::-1]
+    threshold = float(scores[min(args.words, len(scores)) - 1]) if scores.size else 0.0
+    models += f"; score threshold {threshold:.3g} (keeps the {args.words} best detections), lowest text confidence 0"
 
     workdir = tempfile.mkdtemp(prefix="tfls_ocr_latency_")
     try:
@@ -126,10 +161,10 @@ def main():
             str_task.charset,
             os.path.join(workdir, "ocr"),
             score_threshold=threshold,
+            min_text_confidence=0.0,
         )
         det_path = os.path.join(workdir, "det")
-        if threshold is not None:
-            det_task.config.eval.score_threshold = threshold
+        det_task.config.eval.score_threshold = threshold
         det_task.export(detector, det_path)
         ocr_times, out = _session_latency(ocr_path, data, args.runs, args.warmup)
         det_times, _ = _session_latency(det_path, data, args.runs, args.warmup)
@@ -139,7 +174,7 @@ def main():
     payload = {
         "machine": common.machine(),
         "command": "python bench/ocr_latency.py " + " ".join(sys.argv[1:]),
-        "request": f"one 640x480 JPEG photo with {placed} rendered words, batch 1",
+        "request": f"one 640x480 JPEG photo with {len(quads)} rendered words, batch 1",
         "models": models,
         "detector_input": det_task.config.data.image_size,
         "recognizer_input": list(recognizer.image_shape),
@@ -150,6 +185,7 @@ def main():
         "warmup": args.warmup,
         "load_average_1min": os.getloadavg()[0],
         "num_words_read": int(out["num_words"][0]),
+        "num_words_correct": _words_correct(out, quads, texts) if trained else None,
         "ocr": _stats(ocr_times),
         "detection_only": _stats(det_times),
     }
@@ -157,7 +193,8 @@ def main():
     common.write_json(args.output, payload)
     print(
         f"[ocr_latency] p50 {payload['ocr']['p50_ms']:.1f} ms (p90 {payload['ocr']['p90_ms']:.1f}), detection alone "
-        f"{payload['detection_only']['p50_ms']:.1f} ms, {payload['num_words_read']} words read",
+        f"{payload['detection_only']['p50_ms']:.1f} ms, {payload['num_words_read']} words read"
+        + ("" if payload["num_words_correct"] is None else f", {payload['num_words_correct']} of them right"),
         flush=True,
     )
 

@@ -899,6 +899,37 @@ def ocr_endtoend_chapter(data=None):
     return lines
 
 
+def ocr_latency_chapter(data=None):
+    """The OCR export's latency at batch 1 (bench/ocr_latency.py, ocr_latency.json): p50 / p90 of the whole
+    call and of the detection export alone on the same request."""
+    data = data if data is not None else _load("ocr_latency.json")
+    if not data or not data.get("ocr"):
+        return ["## OCR latency", "", "Not yet measured: run `python bench/ocr_latency.py --runs=50`.", ""]
+    m = data.get("machine", {})
+    load = data.get("load_average_1min")
+    read, correct = data.get("num_words_read"), data.get("num_words_correct")
+    lines = [
+        "## OCR latency",
+        "",
+        f"Command: `{data.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
+        f"commit {m.get('git_commit')}, {m.get('date')}"
+        + ("" if load is None else f"; 1-min load average {load:.1f} when it finished")
+        + f". Request: {data.get('request')}; {data.get('loader', 'session loader')}, {data.get('runs')} calls "
+        f"after {data.get('warmup')} warm-up calls. Models: {data.get('models')}. Detector input "
+        f"{data.get('detector_input')} px, recognizer input {data.get('recognizer_input')}. Words read per call: "
+        f"{read}" + ("" if correct is None else f", of which {correct} are the photo's words read right") + ".",
+        "",
+        "| export | p50 ms ↓ | p90 ms ↓ | mean ms |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (("ocr", "OCR (detect, rectify, read)"), ("detection_only", "detection alone")):
+        r = data.get(key)
+        if isinstance(r, dict):
+            lines.append(f"| {label} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | {r['mean_ms']:.1f} |")
+    lines.append("")
+    return lines
+
+
 def cost_section(cost):
     lines = [
         "## Cost",
@@ -957,6 +988,7 @@ def main():
         lines += penalty_sweep_chapter(os.path.basename(path))
     lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
+    lines += ocr_latency_chapter()
     lines += ocr_threshold_chapter()
     lines += scene_crops_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")

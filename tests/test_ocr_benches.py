@@ -143,6 +143,30 @@ def test_scene_crops_chapter_lists_each_recognizer_by_height():
     assert "| a (`w`) | 50.0 % | 7 | 50.0 % (2) |" in lines
 
 
+def test_latency_chapter_rows_and_the_words_read():
+    machine = {"cpu_model": "x", "cpus": 2, "git_commit": "c", "date": "d"}
+    data = {
+        "machine": machine,
+        "command": "python bench/ocr_latency.py --runs=5",
+        "request": "one photo",
+        "models": "trained",
+        "runs": 5,
+        "warmup": 1,
+        "num_words_read": 10,
+        "num_words_correct": 7,
+        "ocr": {"p50_ms": 36.58, "p90_ms": 41.04, "mean_ms": 37.5},
+        "detection_only": {"p50_ms": 22.86, "p90_ms": 25.5, "mean_ms": 23.46},
+    }
+    lines = report.ocr_latency_chapter(data)
+    assert "| OCR (detect, rectify, read) | 36.6 | 41.0 | 37.5 |" in lines
+    assert "| detection alone | 22.9 | 25.5 | 23.5 |" in lines
+    assert "Words read per call: 10, of which 7 are the photo's words read right." in lines[2]
+    # Untrained models: no count of right words; no file at all: the command to run.
+    data["num_words_correct"] = None
+    assert lines[2].replace(", of which 7 are the photo's words read right", "") == report.ocr_latency_chapter(data)[2]
+    assert "Not yet measured" in report.ocr_latency_chapter({})[2]
+
+
 def _str_seed(seed, base, control, tuned):
     def metrics(ins, dels, subs, short, long):
         return {
