@@ -387,9 +387,12 @@ class ExportSystem:
         self.session.close()
 
 
-def build_tfls(det_task, detector, str_task, recognizer, folder, score_threshold=None, min_text_confidence=None):
-    """Writes the OCR export of the two models under `folder` and returns it loaded (`ExportSystem`)."""
-    from tfls.ocr.export import export_ocr
+def build_tfls(
+    det_task, detector, str_task, recognizer, folder, score_threshold=None, min_text_confidence=None, scales=None
+):
+    """Writes the OCR export of the two models under `folder` and returns it loaded (`ExportSystem`);
+    `scales` None: the export's `SCALES`."""
+    from tfls.ocr.export import SCALES, export_ocr
 
     path = export_ocr(
         detector,
@@ -399,6 +402,7 @@ def build_tfls(det_task, detector, str_task, recognizer, folder, score_threshold
         os.path.join(folder, "ocr"),
         score_threshold=score_threshold,
         **({} if min_text_confidence is None else {"min_text_confidence": min_text_confidence}),
+        scales=SCALES if scales is None else scales,
     )
     return ExportSystem(path)
 
@@ -431,6 +435,7 @@ def parse_args(argv=None):
     parser.add_argument(
         "--min-text-confidence", type=float, default=None, help="default: the OCR export's (MIN_TEXT_CONFIDENCE)"
     )
+    parser.add_argument("--scales", default=None, help="detector input scales, e.g. 1,2 (default: the export's)")
     parser.add_argument("--threads", type=int, default=-1, help="RapidOCR's ONNX Runtime intra-op threads")
     parser.add_argument("--output", default=OUTPUT, help=f"file name in the results folder (default {OUTPUT})")
     args = parser.parse_args(argv)
@@ -461,8 +466,11 @@ def run(args):
                 "str", recognizer_path, args.recognizer_config, args.recognizer_set
             )
             tmp = tempfile.mkdtemp(prefix="tfls_ocr_endtoend_")
+            from tfls.ocr.export import SCALES
+
+            scales = SCALES if args.scales is None else [float(v) for v in args.scales.split(",")]
             system = build_tfls(
-                det_task, detector, str_task, recognizer, tmp, args.score_threshold, args.min_text_confidence
+                det_task, detector, str_task, recognizer, tmp, args.score_threshold, args.min_text_confidence, scales
             )
             predictors["tfls"] = system
             threshold = det_task.config.eval.score_threshold if args.score_threshold is None else args.score_threshold
@@ -471,7 +479,9 @@ def run(args):
             confidence = MIN_TEXT_CONFIDENCE if args.min_text_confidence is None else args.min_text_confidence
             descriptions["tfls"] = (
                 f"OCR export (tfls.ocr.export) of detector {det_what} and recognizer {str_what}; "
-                f"score threshold {threshold}; lowest text confidence {confidence}; TF1 session loader"
+                f"score threshold {threshold}; lowest text confidence {confidence}; detector input scales "
+                + "+".join(f"{v:g}x" for v in scales)
+                + f" of {det_task.config.data.image_size} px, merged by rotated NMS; TF1 session loader"
             )
             task, scene_config = det_task, f"the detector's: {det_what}"
         else:

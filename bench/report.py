@@ -727,16 +727,20 @@ def ocr_threshold_chapter(data=None):
     data = data if data is not None else _load("ocr_threshold.json")
     if not data:
         return []
-    all_rows = data["rows"]
-    margins = sorted({r["margin"] for r in all_rows if "margin" in r})
     shown_margin = data.get("chosen_margin_at_detection_threshold")
+    shown_scales = data.get("chosen_scales_at_detection_threshold")
+    # the scale set chosen at the detector's threshold (a JSON from before --scale-sets has one set)
+    by_scales = [r for r in data["rows"] if r.get("scales", shown_scales) == shown_scales]
+    scale_sets = data.get("scale_sets") or []
+    all_rows = by_scales
+    margins = sorted({r["margin"] for r in all_rows if "margin" in r})
     # the grid at the margin chosen at the detector's threshold (a JSON from before --margins has one margin)
     rows = [r for r in all_rows if r.get("margin", shown_margin) == shown_margin]
     thresholds = sorted({r["threshold"] for r in rows})
     confidences = sorted({r["min_text_confidence"] for r in rows})
     cell = {(r["threshold"], r["min_text_confidence"]): r for r in rows}
     chosen = data["chosen"]
-    on_grid = chosen.get("margin", shown_margin) == shown_margin
+    on_grid = chosen.get("margin", shown_margin) == shown_margin and chosen.get("scales", shown_scales) == shown_scales
     lines = [
         "## OCR: the score threshold and the lowest text confidence, chosen on `val`",
         "",
@@ -751,6 +755,12 @@ def ocr_threshold_chapter(data=None):
             f" Crop margin {shown_margin:g} of the word's height (the best at the detector's threshold; the margins "
             "table below)."
             if len(margins) > 1
+            else ""
+        )
+        + (
+            f" Detector input scales {_scales_label(shown_scales)} (multiples of its input side, merged by rotated "
+            "NMS; the best at the detector's threshold, the scales table below)."
+            if len(scale_sets) > 1
             else ""
         ),
         "",
@@ -788,17 +798,43 @@ def ocr_threshold_chapter(data=None):
             return f"_{text}_" if m == shown_margin and c == data.get("chosen_at_detection_threshold") else text
 
         lines += _confidence_table("margin", margins, confidences, margin_cell)
+    if len(scale_sets) > 1:
+        own = data["detection_config_threshold"]
+        at_own = {
+            (tuple(r["scales"]), r["min_text_confidence"]): r
+            for r in data["rows"]
+            if r["threshold"] == own and r.get("margin", shown_margin) == shown_margin and "scales" in r
+        }
+        lines += [
+            "The detector's input scales (each photo detected at every listed multiple of the detector's input side "
+            f"{data.get('detector_input', '')}, the boxes of all merged by rotated NMS; the export had "
+            f"{_scales_label(data.get('export_scales'))} when this ran), end-to-end hmean at the detector's threshold "
+            f"{own:g} and margin {shown_margin:g}; in italics the chosen set and confidence:",
+            "",
+        ]
+
+        def scales_cell(sc, c):
+            r = at_own.get((tuple(sc), c))
+            text = "n/a" if r is None else f"{r['hmean']:.4f} (R {r['recall']:.3f})"
+            chosen_here = list(sc) == shown_scales and c == data.get("chosen_at_detection_threshold")
+            return f"_{text}_" if chosen_here else text
+
+        lines += _confidence_table("scales", scale_sets, confidences, scales_cell, _scales_label)
     return lines
 
 
-def _confidence_table(row_name, row_values, confidences, render):
+def _scales_label(scales):
+    return "n/a" if not scales else "+".join(f"{v:g}x" for v in scales)
+
+
+def _confidence_table(row_name, row_values, confidences, render, label=lambda v: f"{v:g}"):
     """A markdown table with a row per value of `row_values` and a column per lowest text confidence;
     `render(row_value, confidence)` gives each cell's text. Ends with a blank line."""
     lines = [
         f"| {row_name} | " + " | ".join(f"confidence >= {c:g}" for c in confidences) + " |",
         "|---|" + "---|" * len(confidences),
     ]
-    lines += [f"| {v:g} | " + " | ".join(render(v, c) for c in confidences) + " |" for v in row_values]
+    lines += [f"| {label(v)} | " + " | ".join(render(v, c) for c in confidences) + " |" for v in row_values]
     return lines + [""]
 
 

@@ -314,7 +314,7 @@ print("REPORT " + json.dumps(report))
 
 
 def test_ocr_export_in_a_fresh_process_through_both_loaders(models, ocr_export, tmp_path):
-    from tfls.ocr.export import ocr_function
+    from tfls.ocr.export import SCALES, ocr_function, scaled_detectors
 
     _, built = models
     path, files = ocr_export
@@ -354,6 +354,7 @@ def test_ocr_export_in_a_fresh_process_through_both_loaders(models, ocr_export, 
         recognizer,
         str_task.charset.lookup_table(),
         min_text_confidence=0.0,
+        scale_detectors=scaled_detectors(detector, det_task.config, SCALES),  # the export's default scales
     )(tf.constant(images))
     for loader in ("tf2", "tf1"):
         out = report[loader]["images"]
@@ -370,6 +371,70 @@ def test_ocr_export_in_a_fresh_process_through_both_loaders(models, ocr_export, 
             assert all(t == "" for t in out["texts"]["value"][i][n:])
             assert not np.any(np.array(out["boxes"]["value"][i][n:])) and not np.any(out["box_scores"]["value"][i][n:])
     assert expected["num_words"].numpy()[0] > 0  # untrained, threshold 0: the recognizer did run
+
+
+def test_scale_sides_are_multiples_of_the_input_on_the_stride():
+    from tfls.ocr.export import scale_sides
+
+    assert scale_sides(512, [1, 2]) == [512, 1024]
+    assert scale_sides(512, [2.0, 1.0, 1.0]) == [1024, 512]  # order kept, repeats dropped
+    assert scale_sides(512, [1, 1.3]) == [512, 664]  # 665.6 -> the nearest multiple of 8
+    for bad in ([2.0], [1.0, -1.0], []):
+        with pytest.raises(ValueError, match="detector scales"):
+            scale_sides(512, bad)
+
+
+def test_merge_scales_keeps_the_best_of_overlapping_boxes_hand_computed():
+    from tfls.ocr.export import merge_scales
+
+    boxes = tf.constant(
+        [
+            [
+                [0.5, 0.5, 0.2, 0.1, 1.0, 0.0],  # A, 1x, 0.9
+                [0.2, 0.2, 0.1, 0.05, 1.0, 0.0],  # C, 1x, 0.7
+                [0.8, 0.8, 0.1, 0.1, 1.0, 0.0],  # D, 1x, not kept by its scale (score threshold)
+                [0.51, 0.5, 0.2, 0.1, 1.0, 0.0],  # B, 2x: IoU with A = 0.19 / 0.21 = 0.905 -> suppressed
+                [0.5, 0.8, 0.1, 0.04, 0.0, 1.0],  # E, 2x, 0.8, a word standing upright, found at 2x only
+            ]
+        ]
+    )
+    scores = tf.constant([[0.9, 0.7, 0.95, 0.85, 0.8]])
+    valid = tf.constant([[True, True, False, True, True]])
+    out_boxes, out_scores, keep = merge_scales(boxes, scores, valid, 4, 0.3)
+    assert keep.numpy().tolist() == [[True, True, True, False]]
+    np.testing.assert_allclose(out_scores.numpy(), [[0.9, 0.8, 0.7, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(out_boxes.numpy()[0, :3], boxes.numpy()[0, [0, 4, 1]], atol=1e-6)
+    assert not out_boxes.numpy()[0, 3].any()
+
+
+def test_scaled_detectors_hold_the_detectors_weights_at_other_sides(models):
+    from tfls.ocr.export import scaled_detectors
+
+    _, built = models
+    det_task, detector = built["det"]
+    side = det_task.config.data.image_size
+    extra = scaled_detectors(detector, det_task.config, [1.0, 2.0])
+    assert [s for _, s in extra] == [2 * side]
+    clone = extra[0][0]
+    assert clone.image_size == 2 * side
+    for a, b in zip(detector.get_weights(), clone.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert scaled_detectors(detector, det_task.config, [1.0]) == []
+
+
+def test_export_command_refuses_bad_scales(tmp_path):
+    cmd = [sys.executable, "-m", "tfls.ocr.export", "--detector-weights=x", "--recognizer-weights=y"]
+    for bad, why in (("2", "must be one of them"), ("1,zero", "could not convert")):
+        proc = subprocess.run(
+            cmd + [f"--output={tmp_path / 'o'}", f"--scales={bad}"],
+            cwd=ROOT,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 2 and f"--scales={bad}" in proc.stderr and why in proc.stderr, proc.stderr
+        assert not (tmp_path / "o").exists()
 
 
 def test_min_text_confidence_drops_unsure_words_and_keeps_the_order(models, ocr_export):
@@ -494,8 +559,14 @@ def test_read_command_with_two_exports_prints_words_in_reading_order(models, ocr
         assert 0.0 <= float(box_score) <= 1.0 and 0.0 <= float(confidence) <= 1.0
         boxes.append([float(v) for v in coords.split(",")])
     assert Image.open(out_png).size == (160, 120)
-    # The same detector and reading order as the OCR export: the same boxes in the same order.
-    single = _read(files["photo"], f"--ocr={path}", "--json")
+    # The same detector and reading order as an OCR export that detects at one scale (the detection export's
+    # input side): the same boxes in the same order.
+    one_scale = tmp_path / "ocr1x"
+    cmd = [sys.executable, "-m", "tfls.ocr.export", f"--detector-weights={base / 'det_weights'}", "--scales=1"]
+    cmd += [f"--recognizer-weights={base / 'str_weights'}", f"--output={one_scale}", "--min-text-confidence=0"]
+    proc = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    single = _read(files["photo"], f"--ocr={one_scale}", "--json")
     assert single.returncode == 0, single.stderr[-3000:]
     ocr_boxes = [w["box"] for w in json.loads(single.stdout)["images"][0]["words"]]
     np.testing.assert_allclose(boxes, ocr_boxes, atol=0.051)

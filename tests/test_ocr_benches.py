@@ -79,17 +79,28 @@ def test_choose_takes_the_best_margin_and_breaks_ties_towards_the_exports():
         _row(0.3, 0.4, 0.3, 0.64),  # best overall, at another threshold
         _row(0.3, 0.5, 0.0, 0.58),
     ]
-    best, margin, confidence = threshold_bench.choose(rows, 0.5, 0.15)
+    best, margin, confidence, scales = threshold_bench.choose(rows, 0.5, 0.15)
     assert (best["margin"], best["threshold"], best["min_text_confidence"]) == (0.3, 0.4, 0.3)
-    assert (margin, confidence) == (0.1, 0.3)  # the best pair at the detector's own threshold 0.5
+    assert (margin, confidence, scales) == (0.1, 0.3, None)  # the best pair at the detector's own threshold 0.5
     # a tie at the own threshold keeps the export's margin; among others the smaller margin wins
     tied = [_row(0.05, 0.5, 0.3, 0.6), _row(0.15, 0.5, 0.3, 0.6), _row(0.2, 0.5, 0.3, 0.6)]
-    assert threshold_bench.choose(tied, 0.5, 0.15)[1:] == (0.15, 0.3)
-    assert threshold_bench.choose(tied, 0.5, 0.1)[1:] == (0.05, 0.3)
+    assert threshold_bench.choose(tied, 0.5, 0.15)[1:3] == (0.15, 0.3)
+    assert threshold_bench.choose(tied, 0.5, 0.1)[1:3] == (0.05, 0.3)
     # rows without a margin (a JSON from before --margins) are the export's
     old = [{"threshold": 0.5, "min_text_confidence": c, "hmean": h} for c, h in [(0.0, 0.5), (0.3, 0.6)]]
-    assert threshold_bench.choose(old, 0.5, 0.15)[1:] == (0.15, 0.3)
-    assert threshold_bench.choose(old, 0.7, 0.15)[1:] == (None, None)
+    assert threshold_bench.choose(old, 0.5, 0.15, [1.0, 2.0])[1:] == (0.15, 0.3, [1.0, 2.0])
+    assert threshold_bench.choose(old, 0.7, 0.15)[1:] == (None, None, None)
+
+
+def test_choose_takes_the_best_scales_and_breaks_ties_towards_the_exports_then_fewer():
+    def row(scales, confidence, hmean):
+        return {**_row(0.15, 0.5, confidence, hmean), "scales": scales}
+
+    rows = [row([1.0], 0.3, 0.61), row([1.0, 2.0], 0.3, 0.66), row([1.0, 1.5], 0.0, 0.64)]
+    assert threshold_bench.choose(rows, 0.5, 0.15, [1.0])[1:] == (0.15, 0.3, [1.0, 2.0])
+    tied = [row([1.0], 0.3, 0.6), row([1.0, 2.0], 0.3, 0.6), row([1.0, 1.5, 2.0], 0.3, 0.6)]
+    assert threshold_bench.choose(tied, 0.5, 0.15, [1.0, 2.0])[3] == [1.0, 2.0]  # the export's
+    assert threshold_bench.choose(tied, 0.5, 0.15, [1.0, 3.0])[3] == [1.0]  # else the fewest scales
 
 
 def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
@@ -122,6 +133,42 @@ def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
     margin_rows = {line.split(" | ")[0]: line for line in lines if line.startswith(("| 0.1 |", "| 0.2 |"))}
     assert margin_rows["| 0.1"] == "| 0.1 | 0.5000 | 0.5700 |"
     assert margin_rows["| 0.2"] == "| 0.2 | 0.5200 | _0.6100_ |"
+
+
+def test_threshold_chapter_shows_the_chosen_scales_grid_and_a_scales_table():
+    machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
+    rows = [
+        {**_row(0.15, 0.5, c, h), "scales": sc, "precision": 0.5, "recall": r}
+        for sc, c, h, r in [
+            ([1.0], 0.0, 0.50, 0.4),
+            ([1.0], 0.3, 0.57, 0.45),
+            ([1.0, 2.0], 0.0, 0.52, 0.5),
+            ([1.0, 2.0], 0.3, 0.63, 0.55),
+        ]
+    ]
+    data = {
+        "rows": rows,
+        "chosen": {"scales": [1.0, 2.0], "margin": 0.15, "threshold": 0.5, "min_text_confidence": 0.3},
+        "chosen_at_detection_threshold": 0.3,
+        "chosen_margin_at_detection_threshold": 0.15,
+        "chosen_scales_at_detection_threshold": [1.0, 2.0],
+        "scale_sets": [[1.0], [1.0, 2.0]],
+        "export_scales": [1.0],
+        "detector_input": 512,
+        "export_margin": 0.15,
+        "detection_config_threshold": 0.5,
+        "num_scenes": 3,
+        "detector": "d",
+        "recognizer": "r",
+        "machine": machine,
+        "command": "python bench/ocr_threshold.py --scale-sets=1;1,2",
+    }
+    lines = report.ocr_threshold_chapter(data)
+    grid = [line for line in lines if line.startswith("| 0.5 |")]
+    # the main grid holds the chosen set's rows only, its best pair bold and italic
+    assert len(grid) == 1 and "_**0.6300" in grid[0] and "0.5700" not in grid[0]
+    assert "| 1x | 0.5000 (R 0.400) | 0.5700 (R 0.450) |" in lines
+    assert "| 1x+2x | 0.5200 (R 0.500) | _0.6300 (R 0.550)_ |" in lines
 
 
 def test_scene_crops_chapter_lists_each_recognizer_by_height():

@@ -1,7 +1,8 @@
 """One SavedModel that reads whole photos: `serving_default(image_bytes)` -> words with their boxes.
 
-The graph decodes each image, detects rotated words, puts them in reading order, rectifies every word to the
-recognizer's input (`tfls.ocr.crop`), reads all the words of the batch in one recognizer call and returns
+The graph decodes each image, detects rotated words (at each of `SCALES`, multiples of the detector's input
+side, the boxes merged by rotated NMS), puts them in reading order, rectifies every word to the recognizer's
+input (`tfls.ocr.crop`), reads all the words of the batch in one recognizer call and returns
 
   boxes            float32 [B, K, 8]  pixel quads of the original image (x1, y1, ..., x4, y4, ICDAR order)
   texts            string  [B, K]
@@ -51,7 +52,71 @@ SUPERSAMPLE = 2
 #: threshold and the lowest text confidence"); `--min-text-confidence=0` turns it off.
 MIN_TEXT_CONFIDENCE = 0.3
 
+#: the detector's input sides, as multiples of its own `data.image_size`: each image is detected at every
+#: scale and the boxes of all scales are merged by rotated NMS (the detector's `det_nms_iou`), so small words
+#: that the 1x input shrinks below what the detector finds are found at 2x and large ones stay found at 1x.
+#: Chosen on the `val` scenes by `bench/ocr_threshold.py --scale-sets` (docs/RESULTS.md, "OCR: the score
+#: threshold and the lowest text confidence"); `(1.0,)` detects once, as the detection export does.
+SCALES = (1.0, 2.0)
+
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
+
+
+def scale_sides(image_size, scales):
+    """The detector input sides of `scales` (multiples of `image_size`, rounded to the backbone's stride 8),
+    in order and without repeats; `scales` must hold 1 (the detector as trained).
+
+    Raises:
+      ValueError: no scale of 1, or a scale that is not a positive number.
+    """
+    scales = [float(v) for v in scales]
+    if not scales or any(not v > 0 for v in scales):
+        raise ValueError(f"detector scales {scales}: give positive multiples of the input side, e.g. 1,2")
+    if not any(abs(v - 1.0) < 1e-9 for v in scales):
+        raise ValueError(f"detector scales {scales}: 1 (the detector's own input side) must be one of them")
+    sides = []
+    for v in scales:
+        side = max(8, int(round(image_size * v / 8.0)) * 8)
+        if side not in sides:
+            sides.append(side)
+    return sides
+
+
+def scaled_detectors(detector_model, detector_cfg, scales):
+    """`[(model, side), ...]` for the sides of `scales` other than the detector's own: copies of
+    `detector_model` built for each input side, holding its weights (the backbone is convolutional and the
+    head reads RoIs, so the same weights run at any side; only the anchor grid follows the side)."""
+    from tfls.detection.task import build_detector
+
+    base = int(detector_cfg.data.image_size)
+    out = []
+    for side in scale_sides(base, scales):
+        if side == base:
+            continue
+        clone = build_detector(detector_cfg.model, side)
+        clone.set_weights(detector_model.get_weights())
+        out.append((clone, side))
+    return out
+
+
+def merge_scales(boxes, scores, valid, max_output, iou_threshold):
+    """The detections of several input scales as one set: rotated NMS over their union.
+
+    Args:
+      boxes: `[B, N, 6]` boxes of every scale, in units of each image's long side (so all scales agree).
+      scores: `[B, N]`.
+      valid: `[B, N]` bool, the detections each scale kept (score threshold, `num_detections`).
+      max_output: K, boxes returned per image.
+      iou_threshold: a box overlapping a higher-scoring kept box by more (rotated IoU) is dropped.
+
+    Returns:
+      `(boxes [B, K, 6], scores [B, K], keep [B, K] bool)` sorted by score; rows past the kept ones are zeros.
+    """
+    from tfls.detection.nms import rotated_nms
+
+    marked = tf.where(valid, scores, -1.0)
+    out_boxes, out_scores, _, keep, _ = rotated_nms(boxes, marked, max_output, iou_threshold, score_threshold=-0.5)
+    return out_boxes, tf.where(keep, out_scores, 0.0), keep
 
 
 def word_crops(image, quads, image_shape, margin=MARGIN, supersample=SUPERSAMPLE):
@@ -81,6 +146,7 @@ def ocr_function(
     supersample=SUPERSAMPLE,
     max_pixels=images_lib.MAX_PIXELS,
     min_text_confidence=MIN_TEXT_CONFIDENCE,
+    scale_detectors=(),
 ):
     """The OCR graph as a function of `image_bytes: tf.string [B]` (the module docstring lists its outputs).
 
@@ -95,27 +161,42 @@ def ocr_function(
       supersample: see `tfls.ocr.crop.rectify`.
       max_pixels: larger images are refused.
       min_text_confidence: words read with a lower confidence are dropped (the rest keep their order).
+      scale_detectors: `[(model, side), ...]` (`scaled_detectors`): the same detector at other input sides;
+        the boxes of every side are merged (`merge_scales`, the detector's `det_nms_iou`). Empty: one scale.
     """
     k = int(detector_model.max_detections)
     height, width, channels = recognizer_model.image_shape
 
-    def detect(image_bytes):
+    def detect_at(model, side, image_bytes):
         def prepare(encoded):
             image = images_lib.decode_checked(encoded, 3, max_pixels)
-            return detection_data.pad_to_square_and_resize(image, image_size)
+            return detection_data.pad_to_square_and_resize(image, side)
 
         images, sides = tf.map_fn(
             prepare,
             image_bytes,
-            fn_output_signature=(tf.TensorSpec([image_size, image_size, 3], tf.float32), tf.TensorSpec([], tf.float32)),
+            fn_output_signature=(tf.TensorSpec([side, side, 3], tf.float32), tf.TensorSpec([], tf.float32)),
         )
-        out = detector_model(images, training=False)
-        quads = box_lib.tf_six_to_quad(out["boxes"]) * sides[:, None, None, None]
+        out = model(images, training=False)
         keep = (out["scores"] >= score_threshold) & (tf.range(k)[None, :] < out["num_detections"][:, None])
+        return out["boxes"], out["scores"], keep, sides
+
+    def detect(image_bytes):
+        boxes, scores, keep, sides = detect_at(detector_model, image_size, image_bytes)
+        if scale_detectors:
+            found = [(boxes, scores, keep)] + [detect_at(m, side, image_bytes)[:3] for m, side in scale_detectors]
+            boxes, scores, keep = merge_scales(
+                tf.concat([f[0] for f in found], 1),
+                tf.concat([f[1] for f in found], 1),
+                tf.concat([f[2] for f in found], 1),
+                k,
+                float(detector_model.det_nms_iou),
+            )
+        quads = box_lib.tf_six_to_quad(boxes) * sides[:, None, None, None]
         order = reading_order(quads, keep)
         return (
             tf.gather(quads, order, batch_dims=1),
-            tf.gather(out["scores"], order, batch_dims=1),
+            tf.gather(scores, order, batch_dims=1),
             tf.gather(keep, order, batch_dims=1),
         )
 
@@ -186,6 +267,7 @@ def export_ocr(
     supersample=SUPERSAMPLE,
     score_threshold=None,
     min_text_confidence=MIN_TEXT_CONFIDENCE,
+    scales=SCALES,
 ):
     """Writes the OCR SavedModel (signature `serving_default`) to `path`.
 
@@ -198,11 +280,13 @@ def export_ocr(
       margin, supersample: see `ocr_function`.
       score_threshold: overrides the config's `eval.score_threshold`.
       min_text_confidence: see `ocr_function`.
+      scales: the detector's input sides as multiples of its `data.image_size` (`SCALES`; `scale_sides`).
 
     Returns:
       `path`.
     """
     threshold = detector_cfg.eval.score_threshold if score_threshold is None else score_threshold
+    extra = scaled_detectors(detector_model, detector_cfg, scales)
     serve = ocr_function(
         detector_model,
         int(detector_cfg.data.image_size),
@@ -212,9 +296,12 @@ def export_ocr(
         margin=margin,
         supersample=supersample,
         min_text_confidence=float(min_text_confidence),
+        scale_detectors=extra,
     )
     archive = keras.export.ExportArchive()
     archive.track(detector_model)
+    for model, _ in extra:
+        archive.track(model)
     archive.track(recognizer_model)
     archive.add_endpoint("serving_default", serve)
     archive.write_out(path, verbose=False)
@@ -342,6 +429,11 @@ def parse_args(argv=None):
     parser.add_argument("--margin", type=float, default=MARGIN, help="crop margin, fraction of the word height")
     parser.add_argument("--score-threshold", type=float, default=None, help="default: the detector config's")
     parser.add_argument(
+        "--scales",
+        default=",".join(f"{v:g}" for v in SCALES),
+        help="detector input sides as multiples of its own, merged by NMS (default %(default)s; 1 = one pass)",
+    )
+    parser.add_argument(
         "--min-text-confidence",
         type=float,
         default=MIN_TEXT_CONFIDENCE,
@@ -352,6 +444,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    try:
+        scales = [float(v) for v in args.scales.split(",") if v.strip()]
+        scale_sides(512, scales)
+    except ValueError as e:
+        _fail(f"--scales={args.scales}: {e}")
     if os.path.exists(args.output) and os.listdir(args.output):
         _fail(f"--output {args.output} exists and is not empty; choose a new folder (e.g. the next version)")
     from tfls.configuration import ConfigError
@@ -384,6 +481,7 @@ def main(argv=None):
         margin=args.margin,
         score_threshold=args.score_threshold,
         min_text_confidence=args.min_text_confidence,
+        scales=scales,
     )
     if os.path.isdir(args.output):
         os.rmdir(args.output)  # empty, checked above
