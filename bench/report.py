@@ -721,12 +721,14 @@ def _fraction(value):
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def ocr_threshold_chapter(data=None):
+def ocr_threshold_chapter(data=None, name="ocr_threshold.json"):
     """bench/ocr_threshold.py: end-to-end hmean on the val scenes for each score threshold and lowest text
-    confidence; the best pair in bold, the best confidence at the detector's own threshold in italics."""
-    data = data if data is not None else _load("ocr_threshold.json")
+    confidence; the best pair in bold, the best confidence at the detector's own threshold in italics.
+    `name`: an `ocr_threshold_<tag>.json` kept from an earlier run gets a chapter titled with its tag."""
+    data = data if data is not None else _load(name)
     if not data:
         return []
+    tag = name[len("ocr_threshold_") : -len(".json")] if name.startswith("ocr_threshold_") else ""
     shown_margin = data.get("chosen_margin_at_detection_threshold")
     shown_scales = data.get("chosen_scales_at_detection_threshold")
     # the scale set chosen at the detector's threshold (a JSON from before --scale-sets has one set)
@@ -742,7 +744,7 @@ def ocr_threshold_chapter(data=None):
     chosen = data["chosen"]
     on_grid = chosen.get("margin", shown_margin) == shown_margin and chosen.get("scales", shown_scales) == shown_scales
     lines = [
-        "## OCR: the score threshold and the lowest text confidence, chosen on `val`",
+        "## OCR: the score threshold and the lowest text confidence, chosen on `val`" + (f" ({tag})" if tag else ""),
         "",
         f"`{data['command']}` ({data['num_scenes']} `val` scenes of the detection task; detector "
         f"{data['detector']}; recognizer {data['recognizer']}; {_machine_line(data)}). End-to-end hmean (ICDAR 2015 "
@@ -1026,6 +1028,8 @@ def main():
     lines += ocr_endtoend_chapter()
     lines += ocr_latency_chapter()
     lines += ocr_threshold_chapter()
+    for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, "ocr_threshold_*.json"))):
+        lines += ocr_threshold_chapter(name=os.path.basename(path))
     lines += scene_crops_chapter()
     notes = os.path.join(common.RESULTS_DIR, "NOTES.md")
     if os.path.exists(notes):

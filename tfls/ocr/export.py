@@ -49,15 +49,17 @@ SUPERSAMPLE = 2
 #: default lowest text confidence of a returned word (0 returns every detected word): a word the recognizer
 #: is unsure of is more often misread than not, and a misread word counts against end-to-end precision. Chosen
 #: for the shipped models on the `val` scenes by bench/ocr_threshold.py (docs/RESULTS.md, "OCR: the score
-#: threshold and the lowest text confidence"); `--min-text-confidence=0` turns it off.
-MIN_TEXT_CONFIDENCE = 0.3
+#: threshold and the lowest text confidence"; 0.3 with the models of session 19 and one scale, 0.5 with the
+#: models of session 20 and `SCALES`); `--min-text-confidence=0` turns it off.
+MIN_TEXT_CONFIDENCE = 0.5
 
 #: the detector's input sides, as multiples of its own `data.image_size`: each image is detected at every
 #: scale and the boxes of all scales are merged by rotated NMS (the detector's `det_nms_iou`), so small words
-#: that the 1x input shrinks below what the detector finds are found at 2x and large ones stay found at 1x.
-#: Chosen on the `val` scenes by `bench/ocr_threshold.py --scale-sets` (docs/RESULTS.md, "OCR: the score
-#: threshold and the lowest text confidence"); `(1.0,)` detects once, as the detection export does.
-SCALES = (1.0, 2.0)
+#: that the 1x input shrinks below what the detector finds are found at the larger side and large ones stay
+#: found at 1x. Chosen on the `val` scenes by `bench/ocr_threshold.py --scale-sets` among 1, 1+1.5, 1+2 and
+#: 1+2.5 (docs/RESULTS.md, "OCR: the score threshold and the lowest text confidence"); `(1.0,)` detects
+#: once, as the detection export does.
+SCALES = (1.0, 2.5)
 
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
 
