@@ -881,10 +881,15 @@ def scene_crops_chapter(data=None):
     return lines
 
 
-def ocr_endtoend_chapter(data=None):
+def ocr_endtoend_chapter(data=None, name="ocr_endtoend.json"):
     """Whole-scene OCR (bench/ocr_endtoend.py, ocr_endtoend.json): per set, each system's end-to-end
-    precision, recall and hmean (ICDAR 2015 rule), its detection hmean and its ms per image."""
-    data = data if data is not None else _load("ocr_endtoend.json")
+    precision, recall and hmean (ICDAR 2015 rule), its detection hmean and its ms per image. `name`: an
+    `ocr_endtoend_<tag>.json` (another setting of the same bench) gets a chapter titled with its tag."""
+    tag = name[len("ocr_endtoend_") : -len(".json")] if name.startswith("ocr_endtoend_") else ""
+    if data is None:
+        data = _load(name)
+        if tag and not data:
+            return []
     if not data or not data.get("systems"):
         return [
             "## OCR end to end",
@@ -897,7 +902,7 @@ def ocr_endtoend_chapter(data=None):
     scenes = data.get("scenes", {})
     load = data.get("load_average_1min")
     lines = [
-        "## OCR end to end",
+        "## OCR end to end" + (f" ({tag})" if tag else ""),
         "",
         f"Command: `{data.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
         f"commit {m.get('git_commit')}, {m.get('date')}"
@@ -1026,6 +1031,8 @@ def main():
         lines += penalty_sweep_chapter(os.path.basename(path))
     lines += lsiou_gradient_check_chapter()
     lines += ocr_endtoend_chapter()
+    for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, "ocr_endtoend_*.json"))):
+        lines += ocr_endtoend_chapter(name=os.path.basename(path))
     lines += ocr_latency_chapter()
     lines += ocr_threshold_chapter()
     for path in sorted(glob.glob(os.path.join(common.RESULTS_DIR, "ocr_threshold_*.json"))):

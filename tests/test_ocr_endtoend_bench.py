@@ -156,6 +156,10 @@ def test_report_section():
     assert "test_ood" not in text
     missing = "\n".join(report.ocr_endtoend_chapter({}))
     assert "Not yet measured: run `python bench/ocr_endtoend.py" in missing
+    # another setting of the bench, kept as ocr_endtoend_<tag>.json: its own chapter, titled with the tag
+    tagged = report.ocr_endtoend_chapter(data, name="ocr_endtoend_one_scale.json")
+    assert tagged[0] == "## OCR end to end (one_scale)"
+    assert tagged[1:] == report.ocr_endtoend_chapter(data)[1:]
 
 
 def test_missing_detector_is_one_line(monkeypatch, capsys, tmp_path):
