@@ -479,9 +479,14 @@ def run(args):
             confidence = MIN_TEXT_CONFIDENCE if args.min_text_confidence is None else args.min_text_confidence
             descriptions["tfls"] = (
                 f"OCR export (tfls.ocr.export) of detector {det_what} and recognizer {str_what}; "
-                f"score threshold {threshold}; lowest text confidence {confidence}; detector input scales "
-                + "+".join(f"{v:g}x" for v in scales)
-                + f" of {det_task.config.data.image_size} px, merged by rotated NMS; TF1 session loader"
+                f"score threshold {threshold}; lowest text confidence {confidence}; "
+                + (
+                    "detector input scales " + "+".join(f"{v:g}x" for v in scales) + " of "
+                    f"{det_task.config.data.image_size} px, merged by rotated NMS"
+                    if len(scales) > 1
+                    else f"one detector pass at {det_task.config.data.image_size} px"
+                )
+                + "; TF1 session loader"
             )
             task, scene_config = det_task, f"the detector's: {det_what}"
         else:
