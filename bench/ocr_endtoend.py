@@ -466,9 +466,13 @@ def run(args):
                 "str", recognizer_path, args.recognizer_config, args.recognizer_set
             )
             tmp = tempfile.mkdtemp(prefix="tfls_ocr_endtoend_")
-            from tfls.ocr.export import SCALES
+            from tfls.ocr.export import SCALES, input_multiple, scale_sides
 
-            scales = SCALES if args.scales is None else [float(v) for v in args.scales.split(",")]
+            try:
+                scales = SCALES if args.scales is None else [float(v) for v in args.scales.split(",")]
+                sides = scale_sides(int(det_task.config.data.image_size), scales, input_multiple(det_task.config))
+            except ValueError as e:
+                raise BenchError(f"--scales={args.scales}: {e}") from None
             system = build_tfls(
                 det_task, detector, str_task, recognizer, tmp, args.score_threshold, args.min_text_confidence, scales
             )
@@ -483,7 +487,7 @@ def run(args):
                 + (
                     "detector input scales " + "+".join(f"{v:g}x" for v in scales) + " of "
                     f"{det_task.config.data.image_size} px, merged by rotated NMS"
-                    if len(scales) > 1
+                    if len(sides) > 1
                     else f"one detector pass at {det_task.config.data.image_size} px"
                 )
                 + "; TF1 session loader"

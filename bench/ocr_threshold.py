@@ -12,7 +12,7 @@ the same ops as the export) once per `val` scene of the detection task at the lo
 then scores every pair (score threshold, lowest text confidence) of the grids end to end (ICDAR 2015 rule,
 `tfls.ocr.endtoend.evaluate`) and records the best pair and the best lowest confidence at the detector's own
 threshold (`eval.score_threshold`, which the detection export and `tfls read --detector` also use; the OCR
-export keeps it so that both routes return the same boxes). Only `val` is read: the reported sets (`test`,
+export keeps it, so with `--scales=1` both routes return the same boxes). Only `val` is read: the reported sets (`test`,
 `test_ood`) are then measured once, with the export's defaults, by `python bench/ocr_endtoend.py`.
 
 `--margins` repeats the whole grid for each crop margin (`tfls.ocr.export.word_crops`: the border added around
@@ -34,7 +34,7 @@ import common
 import numpy as np
 
 DEFAULT_GRID = "0.2,0.3,0.4,0.5,0.6,0.7,0.8"
-DEFAULT_CONFIDENCES = "0,0.05,0.1,0.2,0.3,0.5"
+DEFAULT_CONFIDENCES = "0,0.05,0.1,0.2,0.3,0.5,0.6,0.7,0.8"
 
 
 def choose(rows, own_threshold, export_margin, export_scales=None):

@@ -729,8 +729,12 @@ def ocr_threshold_chapter(data=None, name="ocr_threshold.json"):
     if not data:
         return []
     tag = name[len("ocr_threshold_") : -len(".json")] if name.startswith("ocr_threshold_") else ""
+    chosen = data["chosen"]
+    # the choice at the detector's threshold, else (a grid without that threshold) the best pair's
     shown_margin = data.get("chosen_margin_at_detection_threshold")
-    shown_scales = data.get("chosen_scales_at_detection_threshold")
+    if shown_margin is None:
+        shown_margin = chosen.get("margin", data.get("export_margin"))
+    shown_scales = data.get("chosen_scales_at_detection_threshold") or chosen.get("scales")
     # the scale set chosen at the detector's threshold (a JSON from before --scale-sets has one set)
     by_scales = [r for r in data["rows"] if r.get("scales", shown_scales) == shown_scales]
     scale_sets = data.get("scale_sets") or []
@@ -741,7 +745,6 @@ def ocr_threshold_chapter(data=None, name="ocr_threshold.json"):
     thresholds = sorted({r["threshold"] for r in rows})
     confidences = sorted({r["min_text_confidence"] for r in rows})
     cell = {(r["threshold"], r["min_text_confidence"]): r for r in rows}
-    chosen = data["chosen"]
     on_grid = chosen.get("margin", shown_margin) == shown_margin and chosen.get("scales", shown_scales) == shown_scales
     lines = [
         "## OCR: the score threshold and the lowest text confidence, chosen on `val`" + (f" ({tag})" if tag else ""),
@@ -751,8 +754,8 @@ def ocr_threshold_chapter(data=None, name="ocr_threshold.json"):
         "rule) of the OCR graph keeping the boxes that score at least the row's threshold and the words read with "
         "at least the column's confidence; in bold the best pair, in italics the best confidence at the "
         f"detector's own threshold ({data['detection_config_threshold']}, `eval.score_threshold`), which the OCR "
-        "export keeps (the detection export and `tfls read --detector` use it too) and whose confidence is the "
-        "export's `MIN_TEXT_CONFIDENCE`."
+        "export keeps (the detection export and `tfls read --detector` use it too); that confidence (and the scales "
+        "and margin it is shown at) is what the export's defaults were set to from the run this chapter shows."
         + (
             f" Crop margin {shown_margin:g} of the word's height (the best at the detector's threshold; the margins "
             "table below)."
@@ -959,7 +962,13 @@ def ocr_latency_chapter(data=None):
         + ("" if load is None else f"; 1-min load average {load:.1f} when it finished")
         + f". Request: {data.get('request')}; {data.get('loader', 'session loader')}, {data.get('runs')} calls "
         f"after {data.get('warmup')} warm-up calls. Models: {data.get('models')}. Detector input "
-        f"{data.get('detector_input')} px, recognizer input {data.get('recognizer_input')}. Words read per call: "
+        f"{data.get('detector_input')} px"
+        + (
+            f" (the OCR export detects at {', '.join(str(v) for v in data['detector_sides'])} px and merges)"
+            if len(data.get("detector_sides") or []) > 1
+            else ""
+        )
+        + f", recognizer input {data.get('recognizer_input')}. Words read per call: "
         f"{read}" + ("" if correct is None else f", of which {correct} are the photo's words read right") + ".",
         "",
         "| export | p50 ms ↓ | p90 ms ↓ | mean ms |",

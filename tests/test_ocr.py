@@ -371,6 +371,13 @@ def test_ocr_export_in_a_fresh_process_through_both_loaders(models, ocr_export, 
             assert all(t == "" for t in out["texts"]["value"][i][n:])
             assert not np.any(np.array(out["boxes"]["value"][i][n:])) and not np.any(out["box_scores"]["value"][i][n:])
     assert expected["num_words"].numpy()[0] > 0  # untrained, threshold 0: the recognizer did run
+    # The export holds the recognizer and one detector per side of its scales (the default two), each with the
+    # detector's values: an export that dropped the scales would hold one.
+    loaded = tf.saved_model.load(str(path))
+    first = detector.variables[0].numpy()  # the backbone's first kernel: a fingerprint of a detector copy
+    copies = [v for v in loaded.variables if tuple(v.shape) == first.shape and np.array_equal(v.numpy(), first)]
+    assert len(copies) == len(SCALES) == 2
+    assert len(loaded.variables) == len(SCALES) * len(detector.variables) + len(recognizer.variables)
 
 
 def test_scale_sides_are_multiples_of_the_input_on_the_stride():
@@ -379,7 +386,8 @@ def test_scale_sides_are_multiples_of_the_input_on_the_stride():
     assert scale_sides(512, [1, 2]) == [512, 1024]
     assert scale_sides(512, [2.0, 1.0, 1.0]) == [1024, 512]  # order kept, repeats dropped
     assert scale_sides(512, [1, 1.3]) == [512, 664]  # 665.6 -> the nearest multiple of 8
-    for bad in ([2.0], [1.0, -1.0], []):
+    assert scale_sides(1024, [1, 1.3], 32) == [1024, 1344]  # ResNet-50 + FPN: 1331.2 -> a multiple of 32
+    for bad in ([2.0], [1.0, -1.0], [1.0, float("inf")], [1.0, float("nan")], []):
         with pytest.raises(ValueError, match="detector scales"):
             scale_sides(512, bad)
 

@@ -24,6 +24,7 @@ Build it from two finished jobs (the tuned weights of each, else the baseline):
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -57,31 +58,39 @@ MIN_TEXT_CONFIDENCE = 0.5
 #: scale and the boxes of all scales are merged by rotated NMS (the detector's `det_nms_iou`), so small words
 #: that the 1x input shrinks below what the detector finds are found at the larger side and large ones stay
 #: found at 1x. Chosen on the `val` scenes by `bench/ocr_threshold.py --scale-sets` among 1, 1+1.5, 1+2 and
-#: 1+2.5 (docs/RESULTS.md, "OCR: the score threshold and the lowest text confidence"); `(1.0,)` detects
-#: once, as the detection export does.
+#: 1+2.5 (docs/RESULTS.md, "OCR: the score threshold and the lowest text confidence") for the shipped 512 px
+#: small-ResNet detector; a detector with a larger input (configs/det_paper.py, 1024 px) should choose its own
+#: with `--scales`. `(1.0,)` detects once, as the detection export does.
 SCALES = (1.0, 2.5)
 
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
 
 
-def scale_sides(image_size, scales):
-    """The detector input sides of `scales` (multiples of `image_size`, rounded to the backbone's stride 8),
-    in order and without repeats; `scales` must hold 1 (the detector as trained).
+def scale_sides(image_size, scales, multiple=8):
+    """The detector input sides of `scales` (multiples of `image_size`, rounded to `multiple`, the
+    backbone's input stride: 8 for the small ResNet, 32 for ResNet-50 + FPN), in order and without repeats;
+    `scales` must hold 1 (the detector as trained).
 
     Raises:
-      ValueError: no scale of 1, or a scale that is not a positive number.
+      ValueError: no scale of 1, or a scale that is not a finite positive number.
     """
     scales = [float(v) for v in scales]
-    if not scales or any(not v > 0 for v in scales):
-        raise ValueError(f"detector scales {scales}: give positive multiples of the input side, e.g. 1,2")
+    if not scales or any(not (math.isfinite(v) and v > 0) for v in scales):
+        raise ValueError(f"detector scales {scales}: give finite positive multiples of the input side, e.g. 1,2")
     if not any(abs(v - 1.0) < 1e-9 for v in scales):
         raise ValueError(f"detector scales {scales}: 1 (the detector's own input side) must be one of them")
     sides = []
     for v in scales:
-        side = max(8, int(round(image_size * v / 8.0)) * 8)
+        side = image_size if abs(v - 1.0) < 1e-9 else max(multiple, int(round(image_size * v / multiple)) * multiple)
         if side not in sides:
             sides.append(side)
     return sides
+
+
+def input_multiple(detector_cfg):
+    """The side multiple the detector's backbone needs: 32 for ResNet-50 + FPN (its C5 level is 1/32 and the
+    FPN adds upsampled levels to the finer ones), 8 for the small ResNet."""
+    return 32 if detector_cfg.model.backbone == "resnet50_fpn" else 8
 
 
 def scaled_detectors(detector_model, detector_cfg, scales):
@@ -92,7 +101,7 @@ def scaled_detectors(detector_model, detector_cfg, scales):
 
     base = int(detector_cfg.data.image_size)
     out = []
-    for side in scale_sides(base, scales):
+    for side in scale_sides(base, scales, input_multiple(detector_cfg)):
         if side == base:
             continue
         clone = build_detector(detector_cfg.model, side)
@@ -448,7 +457,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         scales = [float(v) for v in args.scales.split(",") if v.strip()]
-        scale_sides(512, scales)
+        scale_sides(512, scales)  # the values alone; the sides are the detector config's, once it is read
     except ValueError as e:
         _fail(f"--scales={args.scales}: {e}")
     if os.path.exists(args.output) and os.listdir(args.output):
