@@ -466,13 +466,13 @@ def run(args):
                 "str", recognizer_path, args.recognizer_config, args.recognizer_set
             )
             tmp = tempfile.mkdtemp(prefix="tfls_ocr_endtoend_")
-            from tfls.ocr.export import SCALES, input_multiple, scale_sides
+            from tfls.ocr.export import SCALES, input_multiple, parse_scales, scale_sides
 
             try:
-                scales = SCALES if args.scales is None else [float(v) for v in args.scales.split(",")]
-                sides = scale_sides(int(det_task.config.data.image_size), scales, input_multiple(det_task.config))
+                scales = list(SCALES) if args.scales is None else parse_scales(args.scales)
             except ValueError as e:
                 raise BenchError(f"--scales={args.scales}: {e}") from None
+            sides = scale_sides(int(det_task.config.data.image_size), scales, input_multiple(det_task.config))
             system = build_tfls(
                 det_task, detector, str_task, recognizer, tmp, args.score_threshold, args.min_text_confidence, scales
             )

@@ -118,8 +118,12 @@ def main():
     from tfls import registry
     from tfls.configuration import load_config
     from tfls.job.weights import has_weights
-    from tfls.ocr.export import SCALES, export_ocr, load_task_model
+    from tfls.ocr.export import SCALES, export_ocr, load_task_model, parse_scales
 
+    try:
+        scales = parse_scales(args.scales) if args.scales else list(SCALES)
+    except ValueError as e:
+        parser.error(f"--scales={args.scales}: {e}")
     keras.utils.set_random_seed(args.seed)
     data, quads, texts = _photo(args.words, args.seed)
     shipped = os.path.join(common.ROOT, "weights")
@@ -150,7 +154,6 @@ def main():
     # Keep the `words` best boxes of the OCR graph itself (every scale, merged): the recognizer reads that many.
     from tfls.ocr.export import ocr_function, scaled_detectors
 
-    scales = [float(v) for v in args.scales.split(",")] if args.scales else list(SCALES)
     extra = scaled_detectors(detector, det_task.config, scales)
     probe = ocr_function(
         detector,

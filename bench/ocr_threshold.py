@@ -85,21 +85,16 @@ def main():
     import tensorflow as tf
 
     from tfls.ocr import endtoend
-    from tfls.ocr.export import MARGIN, SCALES, ocr_function, scale_sides, scaled_detectors
+    from tfls.ocr.export import MARGIN, SCALES, ocr_function, parse_scales, scaled_detectors
 
     grid = sorted(float(v) for v in args.grid.split(","))
     confidences = sorted(float(v) for v in args.confidence_grid.split(","))
     margins = sorted(float(v) for v in args.margins.split(",")) if args.margins else [MARGIN]
-    scale_sets = (
-        [[float(v) for v in part.split(",")] for part in args.scale_sets.split(";") if part.strip()]
-        if args.scale_sets
-        else [list(SCALES)]
-    )
-    for scales in scale_sets:
-        try:
-            scale_sides(512, scales)
-        except ValueError as e:
-            parser.error(f"--scale-sets: {e}")
+    try:
+        parts = [part for part in args.scale_sets.split(";") if part.strip()]
+        scale_sets = [parse_scales(part) for part in parts] if parts else [list(SCALES)]
+    except ValueError as e:
+        parser.error(f"--scale-sets: {e}")
     det_task, detector, det_what = ocr_endtoend.load_model("det", args.detector, None, [])
     str_task, recognizer, str_what = ocr_endtoend.load_model("str", args.recognizer, None, [])
     gt, images = ocr_endtoend.render_set(det_task, "val", args.limit)

@@ -728,7 +728,7 @@ def ocr_threshold_chapter(data=None, name="ocr_threshold.json"):
     data = data if data is not None else _load(name)
     if not data:
         return []
-    tag = name[len("ocr_threshold_") : -len(".json")] if name.startswith("ocr_threshold_") else ""
+    tag = _tag(name, "ocr_threshold")
     chosen = data["chosen"]
     # the choice at the detector's threshold, else (a grid without that threshold) the best pair's
     shown_margin = data.get("chosen_margin_at_detection_threshold")
@@ -736,9 +736,8 @@ def ocr_threshold_chapter(data=None, name="ocr_threshold.json"):
         shown_margin = chosen.get("margin", data.get("export_margin"))
     shown_scales = data.get("chosen_scales_at_detection_threshold") or chosen.get("scales")
     # the scale set chosen at the detector's threshold (a JSON from before --scale-sets has one set)
-    by_scales = [r for r in data["rows"] if r.get("scales", shown_scales) == shown_scales]
+    all_rows = [r for r in data["rows"] if r.get("scales", shown_scales) == shown_scales]
     scale_sets = data.get("scale_sets") or []
-    all_rows = by_scales
     margins = sorted({r["margin"] for r in all_rows if "margin" in r})
     # the grid at the margin chosen at the detector's threshold (a JSON from before --margins has one margin)
     rows = [r for r in all_rows if r.get("margin", shown_margin) == shown_margin]
@@ -884,11 +883,27 @@ def scene_crops_chapter(data=None):
     return lines
 
 
+def _tag(name, stem):
+    """`"<stem>_<tag>.json"` -> `"<tag>"`; the stem's own file -> `""`."""
+    return name[len(stem) + 1 : -len(".json")] if name.startswith(stem + "_") else ""
+
+
+def _command_and_machine(data):
+    """`Command: ...; machine: ..., commit, date[; load]` of an OCR bench's JSON."""
+    m = data.get("machine", {})
+    load = data.get("load_average_1min")
+    return (
+        f"Command: `{data.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
+        f"commit {m.get('git_commit')}, {m.get('date')}"
+        + ("" if load is None else f"; 1-min load average {load:.1f} when it finished")
+    )
+
+
 def ocr_endtoend_chapter(data=None, name="ocr_endtoend.json"):
     """Whole-scene OCR (bench/ocr_endtoend.py, ocr_endtoend.json): per set, each system's end-to-end
     precision, recall and hmean (ICDAR 2015 rule), its detection hmean and its ms per image. `name`: an
     `ocr_endtoend_<tag>.json` (another setting of the same bench) gets a chapter titled with its tag."""
-    tag = name[len("ocr_endtoend_") : -len(".json")] if name.startswith("ocr_endtoend_") else ""
+    tag = _tag(name, "ocr_endtoend")
     if data is None:
         data = _load(name)
         if tag and not data:
@@ -901,16 +916,11 @@ def ocr_endtoend_chapter(data=None, name="ocr_endtoend.json"):
             "`python bench/ocr_endtoend.py --systems=rapidocr` measures RapidOCR alone).",
             "",
         ]
-    m = data.get("machine", {})
     scenes = data.get("scenes", {})
-    load = data.get("load_average_1min")
     lines = [
         "## OCR end to end" + (f" ({tag})" if tag else ""),
         "",
-        f"Command: `{data.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
-        f"commit {m.get('git_commit')}, {m.get('date')}"
-        + ("" if load is None else f"; 1-min load average {load:.1f} when it finished")
-        + ". Scenes: the detection task's own evaluation sets "
+        _command_and_machine(data) + ". Scenes: the detection task's own evaluation sets "
         f"({scenes.get('task_config', 'configs/det.py')}; seed {scenes.get('seed')}), whole scenes at their own "
         f"sizes, sent as {scenes.get('encoding', 'PNG')} bytes, one per call. "
         f"Rule: {data.get('rule', 'ICDAR 2015 end to end')}. "
@@ -951,15 +961,11 @@ def ocr_latency_chapter(data=None):
     data = data if data is not None else _load("ocr_latency.json")
     if not data or not data.get("ocr"):
         return ["## OCR latency", "", "Not yet measured: run `python bench/ocr_latency.py --runs=50`.", ""]
-    m = data.get("machine", {})
-    load = data.get("load_average_1min")
     read, correct = data.get("num_words_read"), data.get("num_words_correct")
     lines = [
         "## OCR latency",
         "",
-        f"Command: `{data.get('command')}`; machine: {m.get('cpu_model', '?')}, {m.get('cpus')} CPUs, "
-        f"commit {m.get('git_commit')}, {m.get('date')}"
-        + ("" if load is None else f"; 1-min load average {load:.1f} when it finished")
+        _command_and_machine(data)
         + f". Request: {data.get('request')}; {data.get('loader', 'session loader')}, {data.get('runs')} calls "
         f"after {data.get('warmup')} warm-up calls. Models: {data.get('models')}. Detector input "
         f"{data.get('detector_input')} px"

@@ -103,8 +103,23 @@ def test_choose_takes_the_best_scales_and_breaks_ties_towards_the_exports_then_f
     assert threshold_bench.choose(tied, 0.5, 0.15, [1.0, 3.0])[3] == [1.0]  # else the fewest scales
 
 
-def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
+def _threshold_data(rows, **fields):
+    """An ocr_threshold.json for the report: the fields every run writes, then `fields`."""
     machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
+    data = {
+        "rows": rows,
+        "chosen_at_detection_threshold": 0.3,
+        "export_margin": 0.15,
+        "detection_config_threshold": 0.5,
+        "num_scenes": 3,
+        "detector": "d",
+        "recognizer": "r",
+        "machine": machine,
+    }
+    return {**data, **fields}
+
+
+def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
     rows = [
         {**_row(m, t, c, h), "precision": 0.5, "recall": 0.5}
         for m, t, c, h in [
@@ -114,19 +129,12 @@ def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
             (0.2, 0.5, 0.3, 0.61),
         ]
     ]
-    data = {
-        "rows": rows,
-        "chosen": {"margin": 0.2, "threshold": 0.5, "min_text_confidence": 0.3},
-        "chosen_at_detection_threshold": 0.3,
-        "chosen_margin_at_detection_threshold": 0.2,
-        "export_margin": 0.15,
-        "detection_config_threshold": 0.5,
-        "num_scenes": 3,
-        "detector": "d",
-        "recognizer": "r",
-        "machine": machine,
-        "command": "python bench/ocr_threshold.py --margins=0.1,0.2",
-    }
+    data = _threshold_data(
+        rows,
+        chosen={"margin": 0.2, "threshold": 0.5, "min_text_confidence": 0.3},
+        chosen_margin_at_detection_threshold=0.2,
+        command="python bench/ocr_threshold.py --margins=0.1,0.2",
+    )
     lines = report.ocr_threshold_chapter(data)
     grid = [line for line in lines if line.startswith("| 0.5 |")]
     assert len(grid) == 1 and "0.6100" in grid[0] and "0.5700" not in grid[0]  # margin 0.2's row only
@@ -136,7 +144,6 @@ def test_threshold_chapter_shows_the_chosen_margins_grid_and_a_margin_table():
 
 
 def test_threshold_chapter_shows_the_chosen_scales_grid_and_a_scales_table():
-    machine = {"cpu_model": "x", "cpus": 2, "gpus": 0, "tensorflow": "2", "git_commit": "c", "date": "d"}
     rows = [
         {**_row(0.15, 0.5, c, h), "scales": sc, "precision": 0.5, "recall": r}
         for sc, c, h, r in [
@@ -146,23 +153,16 @@ def test_threshold_chapter_shows_the_chosen_scales_grid_and_a_scales_table():
             ([1.0, 2.0], 0.3, 0.63, 0.55),
         ]
     ]
-    data = {
-        "rows": rows,
-        "chosen": {"scales": [1.0, 2.0], "margin": 0.15, "threshold": 0.5, "min_text_confidence": 0.3},
-        "chosen_at_detection_threshold": 0.3,
-        "chosen_margin_at_detection_threshold": 0.15,
-        "chosen_scales_at_detection_threshold": [1.0, 2.0],
-        "scale_sets": [[1.0], [1.0, 2.0]],
-        "export_scales": [1.0],
-        "detector_input": 512,
-        "export_margin": 0.15,
-        "detection_config_threshold": 0.5,
-        "num_scenes": 3,
-        "detector": "d",
-        "recognizer": "r",
-        "machine": machine,
-        "command": "python bench/ocr_threshold.py --scale-sets=1;1,2",
-    }
+    data = _threshold_data(
+        rows,
+        chosen={"scales": [1.0, 2.0], "margin": 0.15, "threshold": 0.5, "min_text_confidence": 0.3},
+        chosen_margin_at_detection_threshold=0.15,
+        chosen_scales_at_detection_threshold=[1.0, 2.0],
+        scale_sets=[[1.0], [1.0, 2.0]],
+        export_scales=[1.0],
+        detector_input=512,
+        command="python bench/ocr_threshold.py --scale-sets=1;1,2",
+    )
     lines = report.ocr_threshold_chapter(data)
     grid = [line for line in lines if line.startswith("| 0.5 |")]
     # the main grid holds the chosen set's rows only, its best pair bold and italic

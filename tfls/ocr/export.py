@@ -66,6 +66,14 @@ SCALES = (1.0, 2.5)
 OUTPUTS = ("boxes", "texts", "box_scores", "text_confidences", "num_words")
 
 
+def parse_scales(text):
+    """`"1,2.5"` -> `[1.0, 2.5]`, checked as `scale_sides` checks them (the sides themselves depend on the
+    detector's config). Raises ValueError with the reason."""
+    scales = [float(v) for v in str(text).split(",") if v.strip()]
+    scale_sides(8, scales)
+    return scales
+
+
 def scale_sides(image_size, scales, multiple=8):
     """The detector input sides of `scales` (multiples of `image_size`, rounded to `multiple`, the
     backbone's input stride: 8 for the small ResNet, 32 for ResNet-50 + FPN), in order and without repeats;
@@ -456,8 +464,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        scales = [float(v) for v in args.scales.split(",") if v.strip()]
-        scale_sides(512, scales)  # the values alone; the sides are the detector config's, once it is read
+        scales = parse_scales(args.scales)
     except ValueError as e:
         _fail(f"--scales={args.scales}: {e}")
     if os.path.exists(args.output) and os.listdir(args.output):
